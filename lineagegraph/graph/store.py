@@ -1,0 +1,222 @@
+"""The GraphStore contract: what every store (embedded, Cypher server) offers.
+
+Stores are small: apply ChangeSets, read nodes and edges in batches, expand
+breadth-first by frontier, search, and count. Lineage, impact and the other
+algorithms are written once on top of this contract (see ``lineage.py`` and
+``impact.py``), so they answer the same on every store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from lineagegraph.graph.changeset import ChangeSet
+from lineagegraph.graph.kinds import LINEAGE_EDGE_KINDS, EdgeKind, NodeKind
+from lineagegraph.graph.keys import NodeKey
+
+
+class Direction(StrEnum):
+    UPSTREAM = "upstream"  # against lineage edges: where did this come from
+    DOWNSTREAM = "downstream"  # along lineage edges: what does this feed
+    BOTH = "both"  # the union of the two closures (not an undirected walk)
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    key: NodeKey
+    props: Mapping[str, Any]
+    first_seen: datetime
+    last_seen: datetime
+    #: when a tombstone ended this node (it stays in history for as-of queries)
+    deleted_at: datetime | None
+    source: str
+    event_id: str
+
+    @property
+    def kind(self) -> NodeKind:
+        return self.key.kind
+
+    def alive_at(self, t: datetime | None) -> bool:
+        if t is None:
+            return self.deleted_at is None
+        return self.first_seen <= t and (self.deleted_at is None or self.deleted_at > t)
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    src: NodeKey
+    kind: EdgeKind
+    dst: NodeKey
+    props: Mapping[str, Any]
+    first_seen: datetime
+    last_seen: datetime
+    deleted_at: datetime | None
+    source: str
+    event_id: str
+
+    def alive_at(self, t: datetime | None) -> bool:
+        if t is None:
+            return self.deleted_at is None
+        return self.first_seen <= t and (self.deleted_at is None or self.deleted_at > t)
+
+
+@dataclass(frozen=True, slots=True)
+class TraversalSpec:
+    """A breadth-first expansion from a set of start nodes.
+
+    * ``direction``: UPSTREAM or DOWNSTREAM (BOTH is composed by the algorithms).
+    * ``max_depth``: hops from the start; ``None`` for the whole closure.
+    * ``edge_kinds``: which edges to follow (default: every lineage edge).
+    * ``node_kinds``: which kinds of node may be entered (``None``: all). This is
+      how job-level (no Run nodes) and run-level (no Job nodes) views are made.
+    * ``as_of``: follow only nodes and edges alive at that time (``None``: now).
+    * ``limit``: stop after this many nodes (start nodes not counted) and
+      report ``truncated``.
+    """
+
+    starts: tuple[NodeKey, ...]
+    direction: Direction = Direction.DOWNSTREAM
+    max_depth: int | None = None
+    edge_kinds: frozenset[EdgeKind] = LINEAGE_EDGE_KINDS
+    node_kinds: frozenset[NodeKind] | None = None
+    as_of: datetime | None = None
+    limit: int | None = None
+
+
+@dataclass(slots=True)
+class Traversal:
+    """What a breadth-first expansion reached.
+
+    ``depth`` maps every reached node (start nodes at depth 0) to its hop
+    count, in breadth-first order. ``parent`` maps every non-start node to the
+    node it was first reached from, so following parents gives one shortest
+    path back to a start node.
+    """
+
+    depth: dict[NodeKey, int] = field(default_factory=dict)
+    parent: dict[NodeKey, NodeKey] = field(default_factory=dict)
+    truncated: bool = False
+
+    def path_to(self, key: NodeKey) -> list[NodeKey]:
+        """One shortest path from a start node to ``key`` (both included)."""
+        path = [key]
+        while path[-1] in self.parent:
+            path.append(self.parent[path[-1]])
+        path.reverse()
+        return path
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    text: str = ""
+    kinds: frozenset[NodeKind] | None = None
+    namespace: str | None = None
+    #: "prefix" matches names that start with ``text``; "substring" anywhere
+    mode: str = "substring"
+    first: int = 20
+    after: str | None = None  # an opaque cursor from a previous page
+    include_deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    nodes: list[Node]
+    end_cursor: str | None
+    has_next_page: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    nodes_by_kind: Mapping[str, int]
+    edges_by_kind: Mapping[str, int]
+    log_position: int
+
+    @property
+    def node_count(self) -> int:
+        return sum(self.nodes_by_kind.values())
+
+    @property
+    def edge_count(self) -> int:
+        return sum(self.edges_by_kind.values())
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    nodes_written: int
+    edges_written: int
+    tombstones_written: int
+
+
+@runtime_checkable
+class GraphStore(Protocol):
+    """The contract every graph store implements (see tests/contract)."""
+
+    def apply(self, changes: ChangeSet, *, log_position: int | None = None) -> ApplyResult:
+        """Apply a ChangeSet atomically.
+
+        Validates it first (the model's rules, and that every edge endpoint is
+        stored or upserted by the same ChangeSet); on any error raises
+        ``InvalidChangeSet`` and stores nothing. ``log_position``, when given,
+        is recorded in the same transaction as the event log position the
+        store has caught up with.
+        """
+        ...
+
+    def get_nodes(
+        self, keys: Collection[NodeKey], *, as_of: datetime | None = None
+    ) -> dict[NodeKey, Node]:
+        """The nodes among ``keys`` that exist (alive now, or at ``as_of``)."""
+        ...
+
+    def get_edges(
+        self,
+        keys: Collection[NodeKey],
+        *,
+        direction: Direction = Direction.BOTH,
+        edge_kinds: Collection[EdgeKind] | None = None,
+        as_of: datetime | None = None,
+        include_deleted: bool = False,
+    ) -> list[Edge]:
+        """Edges touching any of ``keys``: outgoing (DOWNSTREAM), incoming
+        (UPSTREAM) or both, of the given kinds (default: all kinds)."""
+        ...
+
+    def traverse(self, spec: TraversalSpec) -> Traversal:
+        """Breadth-first expansion by frontier (see :class:`TraversalSpec`)."""
+        ...
+
+    def search(self, query: SearchQuery) -> SearchPage: ...
+
+    def stats(self) -> StoreStats: ...
+
+    def log_position(self) -> int:
+        """The event log position this store has applied up to (0 when empty)."""
+        ...
+
+    def check_health(self) -> None:
+        """Raise ``BackendUnavailable`` when the store cannot serve."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def edges_among(
+    store: GraphStore,
+    keys: Sequence[NodeKey],
+    *,
+    edge_kinds: Collection[EdgeKind] = LINEAGE_EDGE_KINDS,
+    as_of: datetime | None = None,
+) -> list[Edge]:
+    """Every edge of the given kinds whose two ends are both in ``keys``."""
+    inside = set(keys)
+    return [
+        e
+        for e in store.get_edges(
+            keys, direction=Direction.DOWNSTREAM, edge_kinds=edge_kinds, as_of=as_of
+        )
+        if e.dst in inside
+    ]

@@ -1,0 +1,321 @@
+"""The durable, append-only event log: every input lands here before it is acknowledged.
+
+One SQL table (``event``) holds every input ever received, accepted or
+rejected, with its source, idempotency key, receive time, payload, status and
+error. Rejected inputs are the dead letters (``dead_letter`` is a view over
+them plus the accepted inputs whose projection failed). Nothing here is ever
+updated or deleted; projection progress is kept by each store (its
+``log_position``), so any store can be rebuilt from position 0.
+
+SQLite (default) and PostgreSQL run the same SQLModel code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Field, SQLModel
+
+from lineagegraph.errors import BackendUnavailable
+
+ACCEPTED = "accepted"
+REJECTED = "rejected"
+
+
+class EventRecord(SQLModel, table=True):
+    """One input, as received (table ``event``)."""
+
+    __tablename__ = "event"
+    __table_args__ = (sa.UniqueConstraint("source", "idempotency_key", name="uq_event_source_key"),)
+
+    seq: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=64, index=True)
+    idempotency_key: str = Field(max_length=200)
+    received_at: datetime
+    status: str = Field(max_length=16, index=True)
+    payload: str  # the input's text (JSON), exactly as accepted or as received when rejected
+    error: str | None = None
+
+
+class ProjectionErrorRecord(SQLModel, table=True):
+    """An accepted input that a store could not project (table ``projection_error``)."""
+
+    __tablename__ = "projection_error"
+
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(index=True)
+    store: str = Field(max_length=300)
+    failed_at: datetime
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogInput:
+    """An input to append: its source, its JSON payload and an optional idempotency key.
+
+    Without a key the SHA-256 of the payload's canonical JSON is used, so the
+    same document sent twice is logged once.
+    """
+
+    source: str
+    payload: Any
+    idempotency_key: str | None = None
+
+    def key(self) -> str:
+        if self.idempotency_key:
+            return self.idempotency_key
+        return hashlib.sha256(canonical_json(self.payload)).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    seq: int
+    duplicate: bool  # True when (source, key) was already logged: nothing new was written
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    seq: int
+    source: str
+    idempotency_key: str
+    received_at: datetime
+    status: str
+    payload: Any
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    seq: int
+    source: str
+    received_at: datetime
+    reason: str  # "rejected" at ingest, or "projection" when a store could not apply it
+    error: str
+    payload: str
+
+
+def canonical_json(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the log database; SQLite gets WAL and a busy timeout."""
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if path and path != ":memory:":
+            from pathlib import Path
+
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            # FULL: a commit is on disk before we acknowledge (durable before ack).
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+class EventLog:
+    """Append inputs durably; read them back in order; list the dead letters."""
+
+    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+        self.url = url
+        self.engine = engine or make_engine(url)
+        self._table = EventRecord.__table__  # type: ignore[attr-defined]
+        self._errors = ProjectionErrorRecord.__table__  # type: ignore[attr-defined]
+        self.migrate()
+
+    def migrate(self) -> None:
+        """Create or upgrade the log's tables (see ``lineagegraph/ingest/migrations``)."""
+        from lineagegraph.ingest.migrations import upgrade
+
+        try:
+            upgrade(self.engine)
+        except OperationalError as exc:  # pragma: no cover - depends on the server
+            raise BackendUnavailable(f"event log database unreachable: {exc.orig}") from exc
+
+    # ---- writing ----------------------------------------------------------
+    def append(self, inputs: Sequence[LogInput]) -> list[Appended]:
+        """Append accepted inputs in one transaction; returns their positions.
+
+        When this returns, the inputs are committed (durable). An input whose
+        (source, idempotency key) is already logged is not written again; its
+        first position is returned with ``duplicate=True``.
+        """
+        if not inputs:
+            return []
+        now = datetime.now(UTC)
+        keyed = [(inp, inp.key()) for inp in inputs]
+        results: list[Appended] = []
+        try:
+            with self.engine.begin() as conn:
+                existing = self._existing(conn, keyed)
+                seen_in_batch: dict[tuple[str, str], int] = {}
+                for inp, key in keyed:
+                    ident = (inp.source, key)
+                    if ident in existing:
+                        results.append(Appended(existing[ident], True))
+                        continue
+                    if ident in seen_in_batch:
+                        results.append(Appended(seen_in_batch[ident], True))
+                        continue
+                    seq = conn.execute(
+                        self._table.insert().values(
+                            source=inp.source,
+                            idempotency_key=key,
+                            received_at=now,
+                            status=ACCEPTED,
+                            payload=canonical_json(inp.payload).decode(),
+                            error=None,
+                        )
+                    ).inserted_primary_key[0]
+                    seen_in_batch[ident] = int(seq)
+                    results.append(Appended(int(seq), False))
+        except OperationalError as exc:
+            raise BackendUnavailable(f"event log database unavailable: {exc.orig}") from exc
+        return results
+
+    def _existing(
+        self, conn: sa.Connection, keyed: list[tuple[LogInput, str]]
+    ) -> dict[tuple[str, str], int]:
+        t = self._table
+        out: dict[tuple[str, str], int] = {}
+        by_source: dict[str, list[str]] = {}
+        for inp, key in keyed:
+            by_source.setdefault(inp.source, []).append(key)
+        for source, keys in by_source.items():
+            for i in range(0, len(keys), 500):
+                rows = conn.execute(
+                    sa.select(t.c.source, t.c.idempotency_key, t.c.seq).where(
+                        t.c.source == source, t.c.idempotency_key.in_(keys[i : i + 500])
+                    )
+                )
+                out.update({(r.source, r.idempotency_key): r.seq for r in rows})
+        return out
+
+    def reject(self, source: str, raw: str | bytes, error: str) -> int:
+        """Keep a rejected input in the dead letters, with the reason; returns its position."""
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        key = "rejected:" + hashlib.sha256(text.encode()).hexdigest()
+        try:
+            with self.engine.begin() as conn:
+                row = conn.execute(
+                    sa.select(self._table.c.seq).where(
+                        self._table.c.source == source, self._table.c.idempotency_key == key
+                    )
+                ).first()
+                if row is not None:
+                    return int(row.seq)
+                seq = conn.execute(
+                    self._table.insert().values(
+                        source=source,
+                        idempotency_key=key,
+                        received_at=datetime.now(UTC),
+                        status=REJECTED,
+                        payload=text,
+                        error=error,
+                    )
+                ).inserted_primary_key[0]
+        except OperationalError as exc:
+            raise BackendUnavailable(f"event log database unavailable: {exc.orig}") from exc
+        return int(seq)
+
+    def record_projection_error(self, seq: int, store: str, error: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                self._errors.insert().values(
+                    seq=seq, store=store, failed_at=datetime.now(UTC), error=error
+                )
+            )
+
+    # ---- reading ----------------------------------------------------------
+    def head(self) -> int:
+        """The highest position in the log (0 when empty)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(sa.func.max(self._table.c.seq))).scalar()
+        return int(value or 0)
+
+    def read(self, after: int = 0, limit: int = 500) -> list[LoggedEvent]:
+        """Accepted inputs after position ``after``, in log order."""
+        t = self._table
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t)
+                .where(t.c.seq > after, t.c.status == ACCEPTED)
+                .order_by(t.c.seq)
+                .limit(limit)
+            ).all()
+        return [
+            LoggedEvent(
+                seq=r.seq,
+                source=r.source,
+                idempotency_key=r.idempotency_key,
+                received_at=_utc(r.received_at),
+                status=r.status,
+                payload=orjson.loads(r.payload),
+                error=r.error,
+            )
+            for r in rows
+        ]
+
+    def iter_all(self, after: int = 0, batch: int = 1000) -> Iterator[list[LoggedEvent]]:
+        while True:
+            events = self.read(after, batch)
+            if not events:
+                return
+            yield events
+            after = events[-1].seq
+
+    def counts(self) -> dict[str, int]:
+        """Inputs by status, and projection errors."""
+        t = self._table
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.c.status, sa.func.count()).group_by(t.c.status)).all()
+            errors = conn.execute(sa.select(sa.func.count()).select_from(self._errors)).scalar()
+        out = {status: int(n) for status, n in rows}
+        out["projection_errors"] = int(errors or 0)
+        return out
+
+    def dead_letters(self, limit: int = 100, offset: int = 0) -> list[DeadLetter]:
+        """Rejected inputs and inputs a store failed to project, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT seq, source, received_at, reason, error, payload FROM dead_letter "
+                    "ORDER BY received_at DESC, seq DESC LIMIT :limit OFFSET :offset"
+                ),
+                {"limit": limit, "offset": offset},
+            ).all()
+        return [
+            DeadLetter(
+                seq=r.seq,
+                source=r.source,
+                received_at=_utc(r.received_at),
+                reason=r.reason,
+                error=r.error,
+                payload=r.payload,
+            )
+            for r in rows
+        ]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _utc(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,158 @@
+"""Projection: apply logged inputs to a graph store, in log order, idempotently.
+
+The store records the log position it has applied (in the same transaction as
+the changes), so projection resumes where it stopped and a fresh store
+replays from position 0. A batch of inputs is mapped and applied as one
+ChangeSet; if the store rejects the batch, inputs are applied one by one so
+that a single bad input lands in the dead letters and the rest go through.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from lineagegraph.errors import BackendUnavailable, InvalidInput
+from lineagegraph.graph.changeset import ChangeSet
+from lineagegraph.graph.store import GraphStore
+from lineagegraph.ingest.log import EventLog, LoggedEvent
+from lineagegraph.ingest.mappers import mapper_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionReport:
+    projected: int  # inputs applied
+    failed: int  # inputs recorded as projection errors
+    position: int  # the store's log position afterwards
+
+
+class Projector:
+    """Moves a store forward through the log."""
+
+    def __init__(self, log_: EventLog, store: GraphStore, *, batch: int = 500, name: str = "store"):
+        self.log = log_
+        self.store = store
+        self.batch = batch
+        self.name = name
+        self._lock = threading.Lock()
+
+    def run_once(self) -> ProjectionReport:
+        """Project the next batch after the store's position (at most ``batch`` inputs)."""
+        with self._lock:
+            position = self.store.log_position()
+            events = self.log.read(position, self.batch)
+            if not events:
+                return ProjectionReport(0, 0, position)
+            return self._project(events)
+
+    def catch_up(self) -> ProjectionReport:
+        """Project until the store has applied everything in the log."""
+        projected = failed = 0
+        while True:
+            report = self.run_once()
+            projected += report.projected
+            failed += report.failed
+            if report.projected + report.failed == 0:
+                return ProjectionReport(projected, failed, report.position)
+
+    def lag(self) -> int:
+        """How many log positions the store is behind (rejected inputs count too)."""
+        return max(0, self.log.head() - self.store.log_position())
+
+    def _project(self, events: list[LoggedEvent]) -> ProjectionReport:
+        mapped: list[tuple[LoggedEvent, ChangeSet | None]] = []
+        failed = 0
+        for ev in events:
+            try:
+                mapped.append((ev, mapper_for(ev.source)(ev)))
+            except InvalidInput as exc:
+                self._fail(ev, exc)
+                mapped.append((ev, None))
+                failed += 1
+        last = events[-1].seq
+        merged = ChangeSet.merge(cs for _, cs in mapped if cs is not None)
+        try:
+            self.store.apply(merged, log_position=last)
+            return ProjectionReport(len(events) - failed, failed, last)
+        except InvalidInput:
+            pass  # isolate the offending input below
+        projected = 0
+        for ev, cs in mapped:
+            if cs is None:
+                self.store.apply(ChangeSet(), log_position=ev.seq)
+                continue
+            try:
+                self.store.apply(cs, log_position=ev.seq)
+                projected += 1
+            except InvalidInput as exc:
+                self._fail(ev, exc)
+                self.store.apply(ChangeSet(), log_position=ev.seq)
+                failed += 1
+        return ProjectionReport(projected, failed, last)
+
+    def _fail(self, ev: LoggedEvent, exc: Exception) -> None:
+        log.warning("projection of input %s (%s) failed: %s", ev.seq, ev.source, exc)
+        self.log.record_projection_error(ev.seq, self.name, str(exc))
+
+
+class ProjectionWorker:
+    """Runs a Projector in a background thread, with backoff while the store is down."""
+
+    def __init__(self, projector: Projector, *, max_backoff: float = 30.0) -> None:
+        self.projector = projector
+        self.max_backoff = max_backoff
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.backend_down: str | None = None  # the last error while the store is unavailable
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="projection", daemon=True)
+        self._thread.start()
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def wait_for(self, position: int, timeout: float = 10.0) -> bool:
+        """Block until the store has applied ``position`` (True) or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.projector.store.log_position() >= position:
+                    return True
+            except BackendUnavailable:
+                pass
+            self.notify()
+            time.sleep(0.02)
+        return False
+
+    def _loop(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                report = self.projector.run_once()
+                self.backend_down = None
+                backoff = 0.5
+                if report.projected + report.failed:
+                    continue  # more may be waiting
+            except BackendUnavailable as exc:
+                self.backend_down = str(exc)
+                log.warning("graph store unavailable, retrying in %.1fs: %s", backoff, exc)
+                self._wake.wait(backoff)
+                self._wake.clear()
+                backoff = min(backoff * 2, self.max_backoff)
+                continue
+            except Exception:  # keep the worker alive; the error is logged with its trace
+                log.exception("projection failed")
+            self._wake.wait(1.0)
+            self._wake.clear()

@@ -1,0 +1,81 @@
+"""The ingest service: accept inputs durably, then project them.
+
+Callers (the HTTP endpoints, the CLI, the MLflow harvester) validate inputs of
+their own source, then call :meth:`IngestService.submit` with the valid ones
+and :meth:`IngestService.reject` with the bad ones. ``submit`` returns only
+after the inputs are committed to the event log; in ``inline`` mode it also
+projects them before returning, so a caller can read its own writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lineagegraph.errors import BackendUnavailable
+from lineagegraph.graph.store import GraphStore
+from lineagegraph.ingest.log import Appended, EventLog, LogInput
+from lineagegraph.ingest.projection import Projector, ProjectionWorker
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    appended: list[Appended]
+    projected: bool  # True when the store has applied them before this returned
+
+
+class IngestService:
+    def __init__(
+        self,
+        log: EventLog,
+        store: GraphStore,
+        *,
+        mode: str = "inline",
+        batch: int = 500,
+        store_name: str = "store",
+    ) -> None:
+        self.log = log
+        self.store = store
+        self.mode = mode
+        self.projector = Projector(log, store, batch=batch, name=store_name)
+        self.worker: ProjectionWorker | None = None
+        if mode == "background":
+            self.worker = ProjectionWorker(self.projector)
+
+    def start(self) -> None:
+        if self.worker:
+            self.worker.start()
+            self.worker.notify()
+
+    def stop(self) -> None:
+        if self.worker:
+            self.worker.stop()
+
+    def submit(
+        self, source: str, payloads: Sequence[Any], keys: Sequence[str | None] | None = None
+    ) -> SubmitResult:
+        """Durably log valid inputs of one source, then project (inline) or wake the worker."""
+        inputs = [
+            LogInput(source, p, keys[i] if keys else None) for i, p in enumerate(payloads)
+        ]
+        appended = self.log.append(inputs)
+        if self.worker is not None:
+            self.worker.notify()
+            return SubmitResult(appended, False)
+        try:
+            self.projector.catch_up()
+        except BackendUnavailable:
+            # Accepted and durable all the same; projection catches up later.
+            return SubmitResult(appended, False)
+        return SubmitResult(appended, True)
+
+    def reject(self, source: str, raw: str | bytes, error: str) -> int:
+        """Keep a bad input in the dead letters with its reason; returns its log position."""
+        return self.log.reject(source, raw, error)
+
+    def wait_for_projection(self, position: int, timeout: float = 10.0) -> bool:
+        if self.worker is None:
+            self.projector.catch_up()
+            return self.store.log_position() >= position
+        return self.worker.wait_for(position, timeout)

@@ -1,0 +1,77 @@
+"""The one typed settings object, read from the environment (prefix ``LINEAGEGRAPH_``).
+
+Precedence, highest first: arguments passed to ``Settings(...)`` (the CLI does
+this for its flags), environment variables, a ``.env`` file in the working
+directory, then the defaults below. Nested values use ``__`` (for example
+``LINEAGEGRAPH_CORS_ORIGINS='["http://localhost:5173"]'``). Settings are built
+once at start-up and passed down; no module reads the environment itself.
+Secrets are ``SecretStr``: they never appear in logs or reprs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LINEAGEGRAPH_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    # ---- storage ----------------------------------------------------------
+    data_dir: Path = Field(
+        default=Path(".lineagegraph"),
+        description="Where the embedded store and the SQLite event log live.",
+    )
+    store_uri: str = Field(
+        default="",
+        description="Graph store: sqlite:///path.db (embedded, default), "
+        "bolt:// neo4j:// neo4j+s:// (Neo4j), falkordb://host:port/graph.",
+    )
+    store_user: str | None = Field(default=None, description="User for a server store.")
+    store_password: SecretStr | None = Field(default=None, description="Password for a server store.")
+    log_url: str = Field(
+        default="",
+        description="Event log database (SQLAlchemy URL): sqlite:///path.db (default) "
+        "or postgresql+psycopg://user@host/db.",
+    )
+    projection_mode: Literal["inline", "background"] = Field(
+        default="inline",
+        description="inline: project each accepted input before answering (embedded default); "
+        "background: a worker projects from the log (server stores, replicas).",
+    )
+    projection_batch: int = Field(default=500, ge=1, description="Inputs projected per batch.")
+
+    # ---- HTTP service -----------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=0, le=65535)
+    cors_origins: list[str] = Field(default_factory=list)
+    anonymous_read: bool = Field(
+        default=False, description="Allow reads without a token (reader role for everyone)."
+    )
+    max_query_depth: int = Field(default=12, ge=1)
+    max_query_aliases: int = Field(default=30, ge=1)
+    max_query_cost: int = Field(default=50_000, ge=1)
+    max_lineage_nodes: int = Field(default=5_000, ge=1)
+
+    # ---- MLflow -------------------------------------------------------------
+    mlflow_tracking_uri: str | None = None
+    mlflow_namespace: str = Field(
+        default="mlflow", description="Namespace of experiments and models harvested from MLflow."
+    )
+    mlflow_webhook_secret: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _defaults_under_data_dir(self) -> Settings:
+        if not self.store_uri:
+            self.store_uri = f"sqlite:///{self.data_dir / 'graph.db'}"
+        if not self.log_url:
+            self.log_url = f"sqlite:///{self.data_dir / 'events.db'}"
+        return self
