@@ -16,6 +16,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lineagegraph.ingest.identity import AliasRule
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -60,6 +62,18 @@ class Settings(BaseSettings):
     max_query_aliases: int = Field(default=30, ge=1)
     max_query_cost: int = Field(default=50_000, ge=1)
     max_lineage_nodes: int = Field(default=5_000, ge=1)
+
+    # ---- identity ---------------------------------------------------------------
+    dataset_aliases: list[AliasRule] = Field(
+        default_factory=list,
+        description="Rules that rename datasets so two spellings become one node "
+        "(see lineagegraph.ingest.identity.AliasRule).",
+    )
+    table_namespace: str = Field(
+        default="",
+        description="Namespace for bare table names (an MLflow Delta or Spark table), "
+        "e.g. hive://metastore:9083 or databricks://workspace.",
+    )
 
     # ---- MLflow -------------------------------------------------------------
     mlflow_tracking_uri: str | None = None

@@ -1,0 +1,18 @@
+"""The ``lineagegraph`` command line (Typer). Commands stay thin: they parse
+arguments, build Settings and call into graph, ingest and gates."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="lineagegraph",
+    help="Model-lifecycle graph: lineage, impact analysis and promotion gates.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+
+@app.callback()
+def _main() -> None:
+    """lineagegraph: where did this come from, what breaks if I change it, may it go live."""

@@ -1,0 +1,47 @@
+"""Wiring: build the store, the event log and the ingest service from Settings, once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lineagegraph.graph.registry import open_store
+from lineagegraph.graph.store import GraphStore
+from lineagegraph.ingest.identity import IdentityResolver
+from lineagegraph.ingest.log import EventLog
+from lineagegraph.ingest.service import IngestService
+from lineagegraph.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: GraphStore
+    log: EventLog
+    ingest: IngestService
+    identity: IdentityResolver
+
+    def close(self) -> None:
+        self.ingest.stop()
+        self.store.close()
+        self.log.close()
+
+
+def build_services(settings: Settings, *, start_worker: bool = True) -> Services:
+    """Open the configured store and log; start projection (background mode) if asked."""
+    options = {}
+    if settings.store_user is not None:
+        options["user"] = settings.store_user
+    if settings.store_password is not None:
+        options["password"] = settings.store_password.get_secret_value()
+    store = open_store(settings.store_uri, **options)
+    log = EventLog(settings.log_url)
+    ingest = IngestService(
+        log,
+        store,
+        mode=settings.projection_mode,
+        batch=settings.projection_batch,
+        store_name=settings.store_uri.split("@")[-1],
+    )
+    if start_worker:
+        ingest.start()
+    return Services(settings, store, log, ingest, IdentityResolver(settings.dataset_aliases))
