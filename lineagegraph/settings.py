@@ -38,7 +38,9 @@ class Settings(BaseSettings):
         "bolt:// neo4j:// neo4j+s:// (Neo4j), falkordb://host:port/graph.",
     )
     store_user: str | None = Field(default=None, description="User for a server store.")
-    store_password: SecretStr | None = Field(default=None, description="Password for a server store.")
+    store_password: SecretStr | None = Field(
+        default=None, description="Password for a server store."
+    )
     log_url: str = Field(
         default="",
         description="Event log database (SQLAlchemy URL): sqlite:///path.db (default) "

@@ -16,3 +16,13 @@ app = typer.Typer(
 @app.callback()
 def _main() -> None:
     """lineagegraph: where did this come from, what breaks if I change it, may it go live."""
+
+
+def _register() -> None:
+    from lineagegraph.cli import admin, query
+
+    query.register(app)
+    admin.register(app)
+
+
+_register()

@@ -24,8 +24,8 @@ from datetime import datetime
 from typing import Any, TypeAlias
 
 from lineagegraph.errors import InvalidChangeSet
-from lineagegraph.graph.kinds import EDGE_RULES, EdgeKind
 from lineagegraph.graph.keys import NodeKey
+from lineagegraph.graph.kinds import EDGE_RULES, EdgeKind
 
 JSON: TypeAlias = Any  # a JSON-compatible value (dict, list, str, int, float, bool, None)
 
@@ -118,7 +118,9 @@ class ChangeSet:
 
     def __len__(self) -> int:
         return (
-            len(self.nodes) + len(self.edges) + len(self.node_tombstones)
+            len(self.nodes)
+            + len(self.edges)
+            + len(self.node_tombstones)
             + len(self.edge_tombstones)
         )
 
@@ -227,24 +229,41 @@ def changeset_to_json(cs: ChangeSet) -> dict[str, Any]:
 
     return {
         "nodes": [
-            {"key": str(n.key), "event_time": n.event_time.isoformat(),
-             "provenance": prov(n.provenance), "props": dict(n.props)}
+            {
+                "key": str(n.key),
+                "event_time": n.event_time.isoformat(),
+                "provenance": prov(n.provenance),
+                "props": dict(n.props),
+            }
             for n in cs.nodes
         ],
         "edges": [
-            {"src": str(e.src), "kind": e.kind.value, "dst": str(e.dst),
-             "event_time": e.event_time.isoformat(), "provenance": prov(e.provenance),
-             "props": dict(e.props)}
+            {
+                "src": str(e.src),
+                "kind": e.kind.value,
+                "dst": str(e.dst),
+                "event_time": e.event_time.isoformat(),
+                "provenance": prov(e.provenance),
+                "props": dict(e.props),
+            }
             for e in cs.edges
         ],
         "node_tombstones": [
-            {"key": str(t.key), "event_time": t.event_time.isoformat(),
-             "provenance": prov(t.provenance)}
+            {
+                "key": str(t.key),
+                "event_time": t.event_time.isoformat(),
+                "provenance": prov(t.provenance),
+            }
             for t in cs.node_tombstones
         ],
         "edge_tombstones": [
-            {"src": str(t.src), "kind": t.kind.value, "dst": str(t.dst),
-             "event_time": t.event_time.isoformat(), "provenance": prov(t.provenance)}
+            {
+                "src": str(t.src),
+                "kind": t.kind.value,
+                "dst": str(t.dst),
+                "event_time": t.event_time.isoformat(),
+                "provenance": prov(t.provenance),
+            }
             for t in cs.edge_tombstones
         ],
     }
@@ -279,28 +298,45 @@ def changeset_from_json(doc: Mapping[str, Any]) -> ChangeSet:
     cs = ChangeSet()
     for i, n in enumerate(doc.get("nodes", [])):
         w = f"nodes[{i}]"
-        cs.nodes.append(NodeUpsert(key(n.get("key"), f"{w}.key"),
-                                   time(n.get("event_time"), f"{w}.event_time"),
-                                   prov(n.get("provenance"), f"{w}.provenance"),
-                                   dict(n.get("props") or {})))
+        cs.nodes.append(
+            NodeUpsert(
+                key(n.get("key"), f"{w}.key"),
+                time(n.get("event_time"), f"{w}.event_time"),
+                prov(n.get("provenance"), f"{w}.provenance"),
+                dict(n.get("props") or {}),
+            )
+        )
     for i, e in enumerate(doc.get("edges", [])):
         w = f"edges[{i}]"
-        cs.edges.append(EdgeUpsert(key(e.get("src"), f"{w}.src"), kind(e.get("kind"), f"{w}.kind"),
-                                   key(e.get("dst"), f"{w}.dst"),
-                                   time(e.get("event_time"), f"{w}.event_time"),
-                                   prov(e.get("provenance"), f"{w}.provenance"),
-                                   dict(e.get("props") or {})))
+        cs.edges.append(
+            EdgeUpsert(
+                key(e.get("src"), f"{w}.src"),
+                kind(e.get("kind"), f"{w}.kind"),
+                key(e.get("dst"), f"{w}.dst"),
+                time(e.get("event_time"), f"{w}.event_time"),
+                prov(e.get("provenance"), f"{w}.provenance"),
+                dict(e.get("props") or {}),
+            )
+        )
     for i, t in enumerate(doc.get("node_tombstones", [])):
         w = f"node_tombstones[{i}]"
-        cs.node_tombstones.append(NodeTombstone(key(t.get("key"), f"{w}.key"),
-                                                time(t.get("event_time"), f"{w}.event_time"),
-                                                prov(t.get("provenance"), f"{w}.provenance")))
+        cs.node_tombstones.append(
+            NodeTombstone(
+                key(t.get("key"), f"{w}.key"),
+                time(t.get("event_time"), f"{w}.event_time"),
+                prov(t.get("provenance"), f"{w}.provenance"),
+            )
+        )
     for i, t in enumerate(doc.get("edge_tombstones", [])):
         w = f"edge_tombstones[{i}]"
-        cs.edge_tombstones.append(EdgeTombstone(key(t.get("src"), f"{w}.src"),
-                                                kind(t.get("kind"), f"{w}.kind"),
-                                                key(t.get("dst"), f"{w}.dst"),
-                                                time(t.get("event_time"), f"{w}.event_time"),
-                                                prov(t.get("provenance"), f"{w}.provenance")))
+        cs.edge_tombstones.append(
+            EdgeTombstone(
+                key(t.get("src"), f"{w}.src"),
+                kind(t.get("kind"), f"{w}.kind"),
+                key(t.get("dst"), f"{w}.dst"),
+                time(t.get("event_time"), f"{w}.event_time"),
+                prov(t.get("provenance"), f"{w}.provenance"),
+            )
+        )
     cs.validate()
     return cs

@@ -24,7 +24,8 @@ kind ends at the first ``:`` (kinds never hold one) and parts are split on
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from lineagegraph.errors import InvalidKey
 from lineagegraph.graph.kinds import NodeKind
@@ -72,8 +73,13 @@ class NodeKey:
 
     kind: NodeKind
     parts: tuple[str, ...]
+    # The hash, computed once: keys are hashed on every dict/set operation of a
+    # traversal, and the generated dataclass __hash__ costs ~0.4 us a call.
+    _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.parts, list):
+            object.__setattr__(self, "parts", tuple(self.parts))
         if not isinstance(self.kind, NodeKind):
             try:
                 object.__setattr__(self, "kind", NodeKind(self.kind))
@@ -90,7 +96,17 @@ class NodeKey:
             )
         for i, p in enumerate(self.parts):
             if not isinstance(p, str):
-                raise InvalidKey(f"key parts are strings, got {type(p).__name__}", path=f"parts[{i}]")
+                raise InvalidKey(
+                    f"key parts are strings, got {type(p).__name__}", path=f"parts[{i}]"
+                )
+        object.__setattr__(self, "_hash", hash((self.kind, self.parts)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # str hashes differ between processes: rebuild (and rehash) when unpickled.
+        return (NodeKey, (self.kind, self.parts))
 
     # ---- string form -----------------------------------------------------
     def __str__(self) -> str:

@@ -71,8 +71,12 @@ _N = NodeKind
 #: Which (source kind, target kind) pairs each edge kind may join.
 EDGE_RULES: dict[EdgeKind, frozenset[tuple[NodeKind, NodeKind]]] = {
     EdgeKind.CONSUMED: frozenset(
-        {(_N.DATASET, _N.RUN), (_N.DATASET, _N.JOB), (_N.MODEL_VERSION, _N.RUN),
-         (_N.MODEL_VERSION, _N.JOB)}
+        {
+            (_N.DATASET, _N.RUN),
+            (_N.DATASET, _N.JOB),
+            (_N.MODEL_VERSION, _N.RUN),
+            (_N.MODEL_VERSION, _N.JOB),
+        }
     ),
     EdgeKind.PRODUCED: frozenset({(_N.RUN, _N.DATASET), (_N.JOB, _N.DATASET)}),
     EdgeKind.TRAINED: frozenset({(_N.RUN, _N.MODEL_VERSION), (_N.JOB, _N.MODEL_VERSION)}),
@@ -81,8 +85,11 @@ EDGE_RULES: dict[EdgeKind, frozenset[tuple[NodeKind, NodeKind]]] = {
     EdgeKind.INPUT_TO: frozenset({(_N.FEATURE, _N.MODEL_VERSION)}),
     EdgeKind.SERVES: frozenset({(_N.MODEL_VERSION, _N.DEPLOYMENT)}),
     EdgeKind.EVALUATED: frozenset(
-        {(_N.DATASET, _N.EVALUATION), (_N.DATASET_VERSION, _N.EVALUATION),
-         (_N.MODEL_VERSION, _N.EVALUATION)}
+        {
+            (_N.DATASET, _N.EVALUATION),
+            (_N.DATASET_VERSION, _N.EVALUATION),
+            (_N.MODEL_VERSION, _N.EVALUATION),
+        }
     ),
     EdgeKind.HAS_FIELD: frozenset({(_N.DATASET, _N.FIELD)}),
     EdgeKind.VERSION_OF: frozenset(

@@ -15,8 +15,8 @@ from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from lineagegraph.graph.changeset import ChangeSet
-from lineagegraph.graph.kinds import LINEAGE_EDGE_KINDS, EdgeKind, NodeKind
 from lineagegraph.graph.keys import NodeKey
+from lineagegraph.graph.kinds import LINEAGE_EDGE_KINDS, EdgeKind, NodeKind
 
 
 class Direction(StrEnum):

@@ -123,8 +123,10 @@ def prefer_symlink(
 ) -> tuple[str, str]:
     """The name of the first TABLE symlink, else the dataset's own name."""
     for link in symlinks:
-        if str(link.get("type", "")).upper() == "TABLE" and link.get("namespace") and link.get(
-            "name"
+        if (
+            str(link.get("type", "")).upper() == "TABLE"
+            and link.get("namespace")
+            and link.get("name")
         ):
             return str(link["namespace"]), str(link["name"])
     return namespace, name
@@ -145,7 +147,9 @@ def from_uri(uri: str) -> tuple[str, str]:
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
     if not scheme:
-        raise InvalidInput(f"a dataset URI needs a scheme or an absolute path: {uri!r}", path="source")
+        raise InvalidInput(
+            f"a dataset URI needs a scheme or an absolute path: {uri!r}", path="source"
+        )
     if scheme == "file":
         return "file", parts.path or "/"
     if scheme in ("http", "https"):
@@ -154,7 +158,8 @@ def from_uri(uri: str) -> tuple[str, str]:
             name = f"{name}?{parts.query}"
         return normalize(f"{scheme}://{parts.netloc}", name)
     # object stores and file systems: bucket or authority is the namespace, the key the name
-    name = parts.path.lstrip("/") if scheme in ("s3", "s3a", "s3n", "gs", "gcs", "wasbs", "abfss") else parts.path
+    buckets = ("s3", "s3a", "s3n", "gs", "gcs", "wasbs", "abfss")
+    name = parts.path.lstrip("/") if scheme in buckets else parts.path
     if scheme in ("s3a", "s3n"):
         scheme = "s3"
     if scheme == "gcs":

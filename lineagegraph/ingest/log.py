@@ -181,7 +181,7 @@ class EventLog:
                             payload=canonical_json(inp.payload).decode(),
                             error=None,
                         )
-                    ).inserted_primary_key[0]
+                    ).inserted_primary_key[0]  # type: ignore[index]
                     seen_in_batch[ident] = int(seq)
                     results.append(Appended(int(seq), False))
         except OperationalError as exc:
@@ -228,7 +228,7 @@ class EventLog:
                         payload=text,
                         error=error,
                     )
-                ).inserted_primary_key[0]
+                ).inserted_primary_key[0]  # type: ignore[index]
         except OperationalError as exc:
             raise BackendUnavailable(f"event log database unavailable: {exc.orig}") from exc
         return int(seq)

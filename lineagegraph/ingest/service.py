@@ -16,7 +16,7 @@ from typing import Any
 from lineagegraph.errors import BackendUnavailable
 from lineagegraph.graph.store import GraphStore
 from lineagegraph.ingest.log import Appended, EventLog, LogInput
-from lineagegraph.ingest.projection import Projector, ProjectionWorker
+from lineagegraph.ingest.projection import ProjectionWorker, Projector
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +56,7 @@ class IngestService:
         self, source: str, payloads: Sequence[Any], keys: Sequence[str | None] | None = None
     ) -> SubmitResult:
         """Durably log valid inputs of one source, then project (inline) or wake the worker."""
-        inputs = [
-            LogInput(source, p, keys[i] if keys else None) for i, p in enumerate(payloads)
-        ]
+        inputs = [LogInput(source, p, keys[i] if keys else None) for i, p in enumerate(payloads)]
         appended = self.log.append(inputs)
         if self.worker is not None:
             self.worker.notify()
