@@ -42,7 +42,7 @@ class ImpactResult:
     by_kind: dict[NodeKind, list[Affected]]
     truncated: bool
 
-    def keys(self) -> set[NodeKey]:
+    def affected_keys(self) -> set[NodeKey]:
         return {a.node.key for a in self.affected}
 
 
@@ -89,11 +89,15 @@ def impact(
     }
     truncated = down.truncated
 
-    # Datasets holding an affected (or start) field are affected too, one hop further.
-    for key, (d, path, _) in list(found_at.items()) + [(k, (0, [k], "")) for k in start_keys]:
+    # Datasets holding an affected field are affected too, one hop further (the
+    # datasets of the start fields are the ones being changed, not affected).
+    changed = {k.dataset for k in start_keys if k.kind is NodeKind.FIELD}
+    for key, (d, path, _) in list(found_at.items()):
         if key.kind is NodeKind.FIELD:
             ds = key.dataset
-            if ds not in found and (ds not in found_at or found_at[ds][0] > d + 1):
+            if ds in found or ds in changed:
+                continue
+            if ds not in found_at or found_at[ds][0] > d + 1:
                 found_at[ds] = (d + 1, [*path, ds], "column")
 
     if conservative:
@@ -111,7 +115,7 @@ def impact(
             )
             truncated = truncated or wide.truncated
             for k, d in wide.depth.items():
-                if k not in found and k not in found_at:
+                if k not in found and k not in found_at and k not in changed:
                     path = wide.path_to(k)
                     found_at[k] = (d + 1, [field_of[path[0]], *path], "dataset")
 

@@ -46,7 +46,7 @@ def test_edge_between_wrong_kinds_names_the_edge() -> None:
 
 def test_naive_time_is_rejected() -> None:
     cs = ChangeSet()
-    cs.node(DS, datetime(2026, 1, 1), P)  # noqa: DTZ001 - the point of the test
+    cs.node(DS, datetime(2026, 1, 1), P)  # naive on purpose
     with pytest.raises(InvalidChangeSet) as info:
         cs.validate()
     assert info.value.path == "nodes[0].event_time"
@@ -64,10 +64,20 @@ def test_non_json_props_are_rejected(bad: object) -> None:
 def test_json_form_errors_name_the_entry() -> None:
     doc = changeset_to_json(ChangeSet())
     doc["edges"] = [
-        {"src": str(DS), "kind": "consumed", "dst": "run:r1", "event_time": T.isoformat(),
-         "provenance": {"source": "x", "event_id": "y"}},
-        {"src": str(DS), "kind": "flows", "dst": "run:r1", "event_time": T.isoformat(),
-         "provenance": {"source": "x", "event_id": "y"}},
+        {
+            "src": str(DS),
+            "kind": "consumed",
+            "dst": "run:r1",
+            "event_time": T.isoformat(),
+            "provenance": {"source": "x", "event_id": "y"},
+        },
+        {
+            "src": str(DS),
+            "kind": "flows",
+            "dst": "run:r1",
+            "event_time": T.isoformat(),
+            "provenance": {"source": "x", "event_id": "y"},
+        },
     ]
     with pytest.raises(InvalidChangeSet) as info:
         changeset_from_json(doc)
