@@ -54,12 +54,20 @@ def test_string_form_is_one_line_without_raw_separator_in_parts(key: NodeKey) ->
             NodeKey.dataset_key("postgres://[2001:db8::1]:5432", "db.s.t"),
             "dataset:postgres://[2001:db8::1]:5432|db.s.t",
         ),
-        (NodeKey.dataset_key("s3://lake", "/raw/a#b:c.parquet"), "dataset:s3://lake|/raw/a#b:c.parquet"),
-        (NodeKey.field("kafka://b:9092", "topic", "payload", "user id"),
-         "field:kafka://b:9092|topic|payload|user id"),
+        (
+            NodeKey.dataset_key("s3://lake", "/raw/a#b:c.parquet"),
+            "dataset:s3://lake|/raw/a#b:c.parquet",
+        ),
+        (
+            NodeKey.field("kafka://b:9092", "topic", "payload", "user id"),
+            "field:kafka://b:9092|topic|payload|user id",
+        ),
         (NodeKey.dataset_key("file", "weird|name%"), "dataset:file|weird%7Cname%25"),
         (NodeKey.model_version("mlflow", "churn", 7), "model_version:mlflow|churn|7"),
-        (NodeKey.dataset_key("bigquery", "projet.données.表"), "dataset:bigquery|projet.données.表"),
+        (
+            NodeKey.dataset_key("bigquery", "projet.données.表"),
+            "dataset:bigquery|projet.données.表",
+        ),
     ],
 )
 def test_readable_examples(key: NodeKey, text: str) -> None:

@@ -1,0 +1,399 @@
+"""The in-memory index of the embedded store: the current graph, for traversal.
+
+Layout (sized for millions of nodes and edges):
+
+* nodes are the integer row ids of the ``node`` table; ``keys[id]`` gives the
+  :class:`NodeKey` (parsed once, at load), ``ids`` the reverse, ``kinds[id]``
+  a kind code and ``alive[id]`` whether the node is alive now;
+* ``lineage`` is an ``nx.DiGraph`` of the *current* lineage edges only (alive
+  edges between alive nodes); ``structure`` the same for structural edges.
+  Each pair's data dict is ``{"k": bitmask of edge kinds}``. These dicts are
+  shared, read-only, one per distinct mask: a dict per edge would cost ~180
+  bytes for each of millions of edges. That is why edges are linked here
+  through the graph's adjacency dicts rather than ``add_edge``.
+
+History (as-of queries) is not kept here; the store answers it from SQL.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, cast
+
+import networkx as nx
+
+from lineagegraph.graph.keys import NodeKey, parse_key
+from lineagegraph.graph.kinds import LINEAGE_EDGE_KINDS, EdgeKind, NodeKind
+
+NODE_KINDS: tuple[NodeKind, ...] = tuple(NodeKind)
+NODE_KIND_CODE: dict[NodeKind, int] = {k: i for i, k in enumerate(NODE_KINDS)}
+EDGE_KINDS: tuple[EdgeKind, ...] = tuple(EdgeKind)
+EDGE_INDEX: dict[EdgeKind, int] = {k: i for i, k in enumerate(EDGE_KINDS)}
+EDGE_BIT: dict[EdgeKind, int] = {k: 1 << i for i, k in enumerate(EDGE_KINDS)}
+LINEAGE_MASK = sum(EDGE_BIT[k] for k in LINEAGE_EDGE_KINDS)
+STRUCTURAL_MASK = sum(EDGE_BIT.values()) - LINEAGE_MASK
+_NODE_KIND_BY_VALUE: dict[str, NodeKind] = {k.value: k for k in NodeKind}
+EDGE_KIND_BY_VALUE: dict[str, EdgeKind] = {k.value: k for k in EdgeKind}
+
+Adjacency = dict[int, dict[int, dict[str, int]]]
+
+
+def edge_mask(kinds: Iterable[EdgeKind]) -> int:
+    mask = 0
+    for k in kinds:
+        mask |= EDGE_BIT[k]
+    return mask
+
+
+def key_from_text(text: str) -> NodeKey:
+    """Parse a stored key; a fast path for the common case of nothing escaped."""
+    kind_text, _, rest = text.partition(":")
+    if "%" in rest:
+        return parse_key(text)
+    parts = rest.split("|")
+    parts[0] = sys.intern(parts[0])  # namespaces repeat across many nodes
+    return NodeKey(_NODE_KIND_BY_VALUE[kind_text], tuple(parts))
+
+
+class RWLock:
+    """Many readers or one writer; a waiting writer holds back new readers.
+
+    Not re-entrant: public store methods take it once and internals never do.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._writers_waiting = 0
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        with self._cond:
+            self._writers_waiting += 1
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._writers_waiting -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+class CurrentGraph:
+    """An ``nx.DiGraph`` of int node ids and its adjacency dicts.
+
+    ``succ``/``pred`` are the graph's own ``_succ``/``_pred`` (networkx's type
+    stubs hide them): the traversal hot path reads them directly.
+    """
+
+    def __init__(self) -> None:
+        self.graph: nx.DiGraph[int] = nx.DiGraph()
+        self.succ: Adjacency = self.graph._succ  # type: ignore[attr-defined]
+        self.pred: Adjacency = self.graph._pred  # type: ignore[attr-defined]
+        self._nodes: dict[int, dict[str, Any]] = self.graph._node  # type: ignore[attr-defined]
+
+    def add_node(self, n: int) -> None:
+        """``graph.add_node(n)`` without its per-call overhead (millions at load)."""
+        self.succ[n] = {}
+        self.pred[n] = {}
+        self._nodes[n] = {}
+
+
+class GraphIndex:
+    """Ids, keys, kinds and the current graph (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.keys: list[NodeKey | None] = [None]  # row ids start at 1
+        self.ids: dict[NodeKey, int] = {}
+        self.kinds = bytearray(1)
+        self.alive = bytearray(1)
+        self.lineage = CurrentGraph()
+        self.structure = CurrentGraph()
+        self.node_counts = [0] * len(NODE_KINDS)
+        self.edge_counts = [0] * len(EDGE_KINDS)
+        self._shared: dict[int, dict[str, int]] = {}
+        #: the id the next new edge row gets (edges are not kept here, only counted)
+        self.next_edge_id = 1
+
+    # ---- nodes ------------------------------------------------------------
+    @property
+    def next_id(self) -> int:
+        return len(self.keys)
+
+    def add_node(self, id_: int, key: NodeKey, alive: bool) -> None:
+        """Register a node row; ids come in increasing order (gaps allowed)."""
+        while len(self.keys) < id_:  # a gap: ids of rows that never committed
+            self.keys.append(None)
+            self.kinds.append(0)
+            self.alive.append(0)
+        code = NODE_KIND_CODE[key.kind]
+        self.keys.append(key)
+        self.kinds.append(code)
+        self.alive.append(1 if alive else 0)
+        self.ids[key] = id_
+        if alive:
+            self.node_counts[code] += 1
+
+    def set_alive(self, id_: int, alive: bool) -> None:
+        """Change a node's liveness; a node that dies takes its edges out of the graph."""
+        if bool(self.alive[id_]) == alive:
+            return
+        self.alive[id_] = 1 if alive else 0
+        self.node_counts[self.kinds[id_]] += 1 if alive else -1
+        if alive:
+            return
+        for g in (self.lineage, self.structure):
+            if id_ not in g.succ:
+                continue
+            for data in g.succ[id_].values():
+                self._count(data["k"], -1)
+            for other, data in g.pred[id_].items():
+                if other != id_:  # a self-loop was counted above
+                    self._count(data["k"], -1)
+            g.graph.remove_node(id_)
+
+    # ---- edges ------------------------------------------------------------
+    def _graph_of(self, bit: int) -> CurrentGraph:
+        return self.lineage if bit & LINEAGE_MASK else self.structure
+
+    def link(self, src: int, dst: int, kind: EdgeKind) -> None:
+        """Add an edge to the current view (idempotent); both ends must be alive."""
+        bit = EDGE_BIT[kind]
+        if self._link(self._graph_of(bit), src, dst, bit):
+            self.edge_counts[EDGE_INDEX[kind]] += 1
+
+    def _link(self, g: CurrentGraph, src: int, dst: int, bit: int) -> bool:
+        succ = g.succ
+        nbrs = succ.get(src)
+        if nbrs is None:
+            g.add_node(src)
+            nbrs = succ[src]
+        if dst not in succ:
+            g.add_node(dst)
+        data = nbrs.get(dst)
+        old = data["k"] if data is not None else 0
+        if old & bit:
+            return False
+        nbrs[dst] = g.pred[dst][src] = self._data(old | bit)
+        return True
+
+    def unlink(self, src: int, dst: int, kind: EdgeKind) -> None:
+        """Remove an edge from the current view (idempotent)."""
+        bit = EDGE_BIT[kind]
+        g = self._graph_of(bit)
+        nbrs = g.succ.get(src)
+        data = nbrs.get(dst) if nbrs is not None else None
+        if data is None or not data["k"] & bit:
+            return
+        rest = data["k"] & ~bit
+        if rest:
+            g.succ[src][dst] = g.pred[dst][src] = self._data(rest)
+        else:
+            g.graph.remove_edge(src, dst)
+        self.edge_counts[EDGE_INDEX[kind]] -= 1
+
+    def load_edges(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Bulk-add ``(src, dst, kind value)`` rows at start-up (skips dead ends).
+
+        The body of :meth:`_link`, inlined: this loop runs once per stored edge.
+        """
+        alive = self.alive
+        counts = self.edge_counts
+        by_value = {
+            k.value: (EDGE_BIT[k], i, self._graph_of(EDGE_BIT[k])) for i, k in enumerate(EDGE_KINDS)
+        }
+        shared = self._data
+        for src, dst, kind in rows:
+            if not (alive[src] and alive[dst]):
+                continue
+            bit, i, g = by_value[kind]
+            succ = g.succ
+            nbrs = succ.get(src)
+            if nbrs is None:
+                g.add_node(src)
+                nbrs = succ[src]
+            if dst not in succ:
+                g.add_node(dst)
+            data = nbrs.get(dst)
+            if data is None:
+                nbrs[dst] = g.pred[dst][src] = shared(bit)
+            elif not data["k"] & bit:
+                nbrs[dst] = g.pred[dst][src] = shared(data["k"] | bit)
+            else:
+                continue
+            counts[i] += 1
+
+    def _data(self, mask: int) -> dict[str, int]:
+        data = self._shared.get(mask)
+        if data is None:
+            data = self._shared[mask] = {"k": mask}
+        return data
+
+    def _count(self, mask: int, delta: int) -> None:
+        for i in range(len(EDGE_KINDS)):
+            if mask & (1 << i):
+                self.edge_counts[i] += delta
+
+    # ---- traversal ----------------------------------------------------------
+    def bfs(
+        self,
+        starts: Sequence[int],
+        *,
+        upstream: bool,
+        mask: int,
+        allowed: bytes | None,
+        max_depth: int | None,
+        limit: int | None,
+    ) -> tuple[dict[NodeKey, int], dict[NodeKey, NodeKey], bool]:
+        """Breadth-first expansion over the current graph, by frontier.
+
+        ``mask`` selects edge kinds, ``allowed`` (indexed by kind code) the node
+        kinds that may be entered. Returns the keys' depths and parents, and
+        whether ``limit`` cut the expansion short. The walk runs on int ids;
+        the result dicts are filled as nodes are found (one pass, no conversion).
+        """
+        adjs: list[tuple[Adjacency, int | None]] = []
+        for g, part in ((self.lineage, LINEAGE_MASK), (self.structure, STRUCTURAL_MASK)):
+            if mask & part:
+                adj = g.pred if upstream else g.succ
+                adjs.append((adj, None if mask & part == part else mask))
+        walk = _Walk(self.keys, starts, max_depth, limit)
+        if len(adjs) == 1 and adjs[0][1] is None:
+            if allowed is None:
+                _bfs_plain(walk, adjs[0][0])
+            else:
+                _bfs_node_kinds(walk, adjs[0][0], self.kinds, allowed)
+        elif adjs:
+            _bfs_filtered(walk, adjs, self.kinds, allowed)
+        return walk.depth, walk.parent, walk.truncated
+
+
+_NO_NEIGHBOURS: dict[int, dict[str, int]] = {}
+
+
+class _Walk:
+    """The state of one breadth-first expansion (ids seen, keyed results)."""
+
+    __slots__ = ("budget", "depth", "frontier", "keys", "max_depth", "parent", "seen", "truncated")
+
+    def __init__(
+        self,
+        keys: list[NodeKey | None],
+        starts: Sequence[int],
+        max_depth: int | None,
+        limit: int | None,
+    ) -> None:
+        # (ids reached through the graph always have a key: gaps never get edges)
+        self.keys = cast(list[NodeKey], keys)
+        self.seen = set(starts)  # every id looked at: reached, or blocked by its kind
+        self.depth = {self.keys[s]: 0 for s in starts}
+        self.parent: dict[NodeKey, NodeKey] = {}
+        self.frontier = list(dict.fromkeys(starts))
+        self.max_depth = max_depth
+        self.budget = -1 if limit is None else limit  # -1: never reaches 0
+        self.truncated = False
+
+
+def _bfs_plain(w: _Walk, adj: Adjacency) -> None:
+    """The hot path: every edge of one graph followed, nothing checked per edge."""
+    keys, seen, depth, parent = w.keys, w.seen, w.depth, w.parent
+    budget, frontier, d = w.budget, w.frontier, 0
+    get = adj.get
+    while frontier and d != w.max_depth:
+        d += 1
+        nxt: list[int] = []
+        push = nxt.append
+        for u in frontier:
+            ku = keys[u]
+            for v in get(u, _NO_NEIGHBOURS):
+                if v in seen:
+                    continue
+                if not budget:
+                    w.truncated = True
+                    return
+                budget -= 1
+                seen.add(v)
+                kv = keys[v]
+                depth[kv] = d
+                parent[kv] = ku
+                push(v)
+        frontier = nxt
+
+
+def _bfs_node_kinds(w: _Walk, adj: Adjacency, kinds: bytearray, allowed: bytes) -> None:
+    """Every edge followed; a node's kind checked once, when first seen (the job-
+    and run-level views of lineage). A blocked node is neither entered nor returned."""
+    keys, seen, depth, parent = w.keys, w.seen, w.depth, w.parent
+    budget, frontier, d = w.budget, w.frontier, 0
+    get = adj.get
+    while frontier and d != w.max_depth:
+        d += 1
+        nxt: list[int] = []
+        push = nxt.append
+        for u in frontier:
+            ku = keys[u]
+            for v in get(u, _NO_NEIGHBOURS):
+                if v in seen:
+                    continue
+                seen.add(v)
+                if not allowed[kinds[v]]:
+                    continue
+                if not budget:
+                    w.truncated = True
+                    return
+                budget -= 1
+                kv = keys[v]
+                depth[kv] = d
+                parent[kv] = ku
+                push(v)
+        frontier = nxt
+
+
+def _bfs_filtered(
+    w: _Walk, adjs: list[tuple[Adjacency, int | None]], kinds: bytearray, allowed: bytes | None
+) -> None:
+    """Edge kinds checked on the bitmask, node kinds once per newly seen node."""
+    keys, seen, depth, parent = w.keys, w.seen, w.depth, w.parent
+    budget, frontier, d = w.budget, w.frontier, 0
+    while frontier and d != w.max_depth:
+        d += 1
+        nxt: list[int] = []
+        for u in frontier:
+            ku = keys[u]
+            for adj, mask in adjs:
+                for v, data in adj.get(u, _NO_NEIGHBOURS).items():
+                    if v in seen or (mask is not None and not data["k"] & mask):
+                        continue
+                    seen.add(v)
+                    if allowed is not None and not allowed[kinds[v]]:
+                        continue
+                    if not budget:
+                        w.truncated = True
+                        return
+                    budget -= 1
+                    kv = keys[v]
+                    depth[kv] = d
+                    parent[kv] = ku
+                    nxt.append(v)
+        frontier = nxt

@@ -1,0 +1,361 @@
+"""The embedded GraphStore: SQLite for durability, networkx for traversal.
+
+One process, zero setup. SQLite (through SQLAlchemy, tables in
+``tables.py``) is the durable copy of every node and edge with its history
+fields; at start-up the store reads ids, keys and current edges into a
+:class:`~.index.GraphIndex`, and current-view traversals run in memory from
+then on. As-of traversals, node and edge details and search read SQLite.
+
+Concurrency: one writer at a time (``apply``), any number of readers. A
+ChangeSet is planned and written inside a SQLite transaction while readers
+keep going (WAL: they see the last commit); the commit and the in-memory
+update happen together under the exclusive side of a reader-writer lock, so
+no read ever sees half of a ChangeSet. The in-memory database (``memory://``,
+one shared connection) serializes everything instead.
+
+This store assumes it is the only writer of its file (one process).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from lineagegraph.errors import BackendUnavailable, InvalidInput
+from lineagegraph.graph.changeset import ChangeSet
+from lineagegraph.graph.embedded import sql
+from lineagegraph.graph.embedded.apply import plan, update_index
+from lineagegraph.graph.embedded.index import (
+    EDGE_KIND_BY_VALUE,
+    NODE_KINDS,
+    GraphIndex,
+    RWLock,
+    edge_mask,
+)
+from lineagegraph.graph.embedded.records import from_us, loads, to_us
+from lineagegraph.graph.embedded.search import check_query, encode_cursor, search_statement
+from lineagegraph.graph.embedded.tables import METADATA
+from lineagegraph.graph.keys import NodeKey
+from lineagegraph.graph.kinds import EdgeKind, NodeKind
+from lineagegraph.graph.store import (
+    ApplyResult,
+    Direction,
+    Edge,
+    Node,
+    SearchPage,
+    SearchQuery,
+    StoreStats,
+    Traversal,
+    TraversalSpec,
+)
+
+_K = TypeVar("_K", EdgeKind, NodeKind)
+
+
+def _kinds(values: Collection[Any], kind: type[_K], path: str) -> frozenset[_K]:
+    """Kinds given as members or their values; an unknown one is named."""
+    try:
+        return frozenset(kind(v) for v in values)
+    except ValueError as exc:
+        raise InvalidInput(f"{exc} (known: {', '.join(kind)})", path=path) from None
+
+
+class EmbeddedStore:
+    """The default GraphStore (see the module docstring and ``GraphStore``)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        """Open (or create) the store in the SQLite file ``path``; None: in memory."""
+        self.path = path
+        self._memory = path is None
+        self._engine = sql.make_engine(path)
+        self._rw = RWLock()
+        self._writer = threading.Lock()
+        self._closed = False
+        # The in-memory database is one shared connection: reads serialize too.
+        self._read: Any = self._rw.write if self._memory else self._rw.read
+        with self._sql_errors():
+            METADATA.create_all(self._engine)
+            with self._engine.begin() as conn:
+                sql.check_schema(conn, str(path or "memory://"))
+            self._index, self._position = self._load()
+
+    @classmethod
+    def from_uri(cls, uri: str, **options: Any) -> EmbeddedStore:
+        """``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or ``memory://``."""
+        if options:
+            raise InvalidInput(
+                f"the embedded store takes no options, got {', '.join(sorted(options))}",
+                path="store_options",
+            )
+        scheme = uri.partition(":")[0].lower()
+        if scheme == "memory":
+            return cls(None)
+        if scheme != "sqlite":
+            raise InvalidInput(f"not an embedded store URI: {uri!r}", path="store_uri")
+        try:
+            database = sa.engine.make_url(uri).database
+        except sa.exc.ArgumentError as exc:
+            raise InvalidInput(f"malformed store URI: {exc}", path="store_uri") from None
+        if not database or database == ":memory:":
+            return cls(None)
+        return cls(Path(database))
+
+    def __repr__(self) -> str:
+        return f"EmbeddedStore({str(self.path) if self.path else 'memory'})"
+
+    def _load(self) -> tuple[GraphIndex, int]:
+        with self._engine.connect() as conn:
+            return sql.load_index(conn)
+
+    # ---- writing ----------------------------------------------------------------
+    def apply(self, changes: ChangeSet, *, log_position: int | None = None) -> ApplyResult:
+        """Apply a ChangeSet atomically (see ``GraphStore.apply``)."""
+        self._check_open()
+        changes.validate()
+        if log_position is not None and (
+            isinstance(log_position, bool) or not isinstance(log_position, int) or log_position < 0
+        ):
+            raise InvalidInput(
+                f"log_position must be an integer >= 0, got {log_position!r}", path="log_position"
+            )
+        with self._writer, self._sql_errors():
+            if self._memory:
+                with self._rw.write():
+                    return self._apply(changes, log_position, nullcontext())
+            return self._apply(changes, log_position, self._rw.write())
+
+    def _apply(
+        self,
+        changes: ChangeSet,
+        log_position: int | None,
+        exclusive: AbstractContextManager[Any],
+    ) -> ApplyResult:
+        with self._engine.connect() as conn:
+            p = plan(changes, self._index, conn)
+            nodes_written, edges_written = sql.write_plan(conn, p, log_position)
+            with exclusive:
+                conn.commit()
+                try:
+                    update_index(self._index, p, conn)
+                    conn.rollback()  # end the read transaction a revival's query began
+                except BaseException:
+                    # Never serve an index that disagrees with what is committed.
+                    self._index, self._position = self._load()
+                    raise
+                if log_position is not None:
+                    self._position = log_position
+        return ApplyResult(nodes_written, edges_written, p.tombstones_written)
+
+    # ---- reading ----------------------------------------------------------------
+    def get_nodes(
+        self, keys: Collection[NodeKey], *, as_of: datetime | None = None
+    ) -> dict[NodeKey, Node]:
+        """The nodes among ``keys`` that exist (alive now, or at ``as_of``)."""
+        self._check_open()
+        with self._read(), self._sql_errors():
+            ids = self._ids(keys)
+            if not ids:
+                return {}
+            with self._engine.connect() as conn:
+                rows = sql.node_rows(conn, ids, as_of=None if as_of is None else to_us(as_of))
+            return {node.key: node for node in map(self._to_node, rows)}
+
+    def get_edges(
+        self,
+        keys: Collection[NodeKey],
+        *,
+        direction: Direction = Direction.BOTH,
+        edge_kinds: Collection[EdgeKind] | None = None,
+        as_of: datetime | None = None,
+        include_deleted: bool = False,
+    ) -> list[Edge]:
+        """Edges touching ``keys`` (see ``GraphStore.get_edges``).
+
+        An edge counts as alive when it and both of its ends are; with
+        ``include_deleted`` every stored edge is returned (at ``as_of``: every
+        edge first seen by then).
+        """
+        self._check_open()
+        direction = Direction(direction)
+        kinds = None if edge_kinds is None else _kinds(edge_kinds, EdgeKind, "edge_kinds")
+        with self._read(), self._sql_errors():
+            ids = self._ids(keys)
+            if not ids or kinds == frozenset():
+                return []
+            t = None if as_of is None else to_us(as_of)
+            found: dict[int, Any] = {}
+            with self._engine.connect() as conn:
+                for outgoing in (True, False):
+                    if direction is (Direction.UPSTREAM if outgoing else Direction.DOWNSTREAM):
+                        continue
+                    rows = sql.edge_rows(
+                        conn,
+                        ids,
+                        outgoing=outgoing,
+                        kinds=kinds,
+                        as_of=t,
+                        include_deleted=include_deleted,
+                    )
+                    found.update((r[0], r) for r in rows)
+            alive = self._index.alive
+            current = as_of is None and not include_deleted
+            out: list[Edge] = []
+            for eid in sorted(found):
+                _, src, kind, dst, props, first, last, deleted, source, event_id = found[eid]
+                if current and not (alive[src] and alive[dst]):
+                    continue
+                out.append(
+                    Edge(
+                        self._key(src),
+                        EDGE_KIND_BY_VALUE[kind],
+                        self._key(dst),
+                        loads(props),
+                        from_us(first),
+                        from_us(last),
+                        from_us(deleted) if deleted is not None else None,
+                        source,
+                        event_id,
+                    )
+                )
+            return out
+
+    def traverse(self, spec: TraversalSpec) -> Traversal:
+        """Breadth-first expansion by frontier (see ``TraversalSpec``).
+
+        Start nodes that do not exist (or are not alive, now or at ``as_of``)
+        are left out; the others are at depth 0 whatever ``node_kinds`` says.
+        """
+        self._check_open()
+        direction = Direction(spec.direction)
+        if direction is Direction.BOTH:
+            raise InvalidInput(
+                "traverse goes UPSTREAM or DOWNSTREAM; BOTH is the union of two traversals "
+                "(lineagegraph.graph.lineage composes it)",
+                path="direction",
+            )
+        if spec.max_depth is not None and spec.max_depth < 0:
+            raise InvalidInput(f"max_depth must be >= 0, got {spec.max_depth}", path="max_depth")
+        if spec.limit is not None and spec.limit < 0:
+            raise InvalidInput(f"limit must be >= 0, got {spec.limit}", path="limit")
+        upstream = direction is Direction.UPSTREAM
+        edge_kinds = _kinds(spec.edge_kinds, EdgeKind, "edge_kinds")
+        node_kinds = None
+        allowed = None
+        if spec.node_kinds is not None:
+            node_kinds = _kinds(spec.node_kinds, NodeKind, "node_kinds")
+            allowed = bytes(1 if k in node_kinds else 0 for k in NODE_KINDS)
+        with self._read(), self._sql_errors():
+            index = self._index
+            starts = self._ids(spec.starts)
+            if spec.as_of is None:
+                depth, parent, truncated = index.bfs(
+                    [s for s in starts if index.alive[s]],
+                    upstream=upstream,
+                    mask=edge_mask(edge_kinds),
+                    allowed=allowed,
+                    max_depth=spec.max_depth,
+                    limit=spec.limit,
+                )
+                return Traversal(depth, parent, truncated)
+            with self._engine.connect() as conn:
+                ids, parent_ids, truncated = sql.bfs_as_of(
+                    conn,
+                    starts,
+                    as_of=to_us(spec.as_of),
+                    upstream=upstream,
+                    edge_kinds=edge_kinds,
+                    node_kinds=node_kinds,
+                    max_depth=spec.max_depth,
+                    limit=spec.limit,
+                )
+            keys = index.keys
+            return Traversal(
+                {keys[i]: d for i, d in ids.items()},  # type: ignore[misc]
+                {keys[v]: keys[u] for v, u in parent_ids.items()},  # type: ignore[misc]
+                truncated,
+            )
+
+    def search(self, query: SearchQuery) -> SearchPage:
+        """Nodes by name (and namespace), in ``(name, key)`` order, a page at a time."""
+        self._check_open()
+        check_query(query)
+        with self._read(), self._sql_errors():
+            with self._engine.connect() as conn:
+                ids: list[int] = [r[0] for r in conn.execute(search_statement(query))]
+            has_next = len(ids) > query.first
+            ids = ids[: query.first]
+            with self._engine.connect() as conn:
+                rows = sql.node_rows(conn, ids, include_deleted=True) if ids else []
+            found = {r[0]: self._to_node(r) for r in rows}
+            nodes = [found[i] for i in ids if i in found]
+        end = nodes[-1].key if nodes else None
+        return SearchPage(
+            nodes, encode_cursor(end.name, str(end)) if end is not None else None, has_next
+        )
+
+    def _to_node(self, row: Any) -> Node:
+        """From ``(id, props, first_seen, last_seen, deleted_at, source, event_id)``."""
+        id_, props, first, last, deleted, source, event_id = row
+        return Node(
+            self._key(id_),
+            loads(props),
+            from_us(first),
+            from_us(last),
+            from_us(deleted) if deleted is not None else None,
+            source,
+            event_id,
+        )
+
+    def stats(self) -> StoreStats:
+        """Alive nodes and current edges (alive, between alive nodes), by kind."""
+        self._check_open()
+        with self._read():
+            index = self._index
+            nodes = {k.value: c for k, c in zip(NODE_KINDS, index.node_counts, strict=True) if c}
+            edges = {k.value: c for k, c in zip(EdgeKind, index.edge_counts, strict=True) if c}
+            return StoreStats(nodes, edges, self._position)
+
+    def log_position(self) -> int:
+        """The event log position applied so far (0 when empty)."""
+        self._check_open()
+        return self._position
+
+    def check_health(self) -> None:
+        self._check_open()
+        with self._sql_errors(), self._engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def close(self) -> None:
+        """Release the database; later calls raise BackendUnavailable."""
+        with self._writer:
+            self._closed = True
+            self._engine.dispose()
+
+    # ---- helpers ----------------------------------------------------------------
+    def _ids(self, keys: Collection[NodeKey]) -> list[int]:
+        """Row ids of the known keys, without duplicates, in the given order."""
+        ids = self._index.ids
+        return list(dict.fromkeys(ids[k] for k in keys if k in ids))
+
+    def _key(self, id_: int) -> NodeKey:
+        key = self._index.keys[id_]
+        assert key is not None, f"node row {id_} is not in the index"
+        return key
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BackendUnavailable("the embedded graph store is closed")
+
+    @contextmanager
+    def _sql_errors(self) -> Iterator[None]:
+        """Translate SQLite's operational errors (disk full, I/O, locked) once, here."""
+        try:
+            yield
+        except sa.exc.OperationalError as exc:
+            raise BackendUnavailable(f"embedded graph store database error: {exc.orig}") from exc
