@@ -137,7 +137,8 @@ def from_uri(uri: str) -> tuple[str, str]:
 
     Local paths and ``file:`` URIs become namespace ``file`` with the absolute
     path as name; ``http(s)`` URLs keep scheme and host as namespace and the
-    path (with query) as name.
+    path (with query) as name; a URI without an authority (``dbfs:/mnt/x``)
+    has its scheme as namespace and its path as name.
     """
     text = uri.strip()
     if not text:
@@ -152,6 +153,10 @@ def from_uri(uri: str) -> tuple[str, str]:
         )
     if scheme == "file":
         return "file", parts.path or "/"
+    if not parts.netloc and scheme not in ("http", "https"):
+        # no authority (``dbfs:/mnt/x``): the scheme alone is the namespace, as the
+        # OpenLineage naming spec has it for DBFS
+        return scheme, parts.path or "/"
     if scheme in ("http", "https"):
         name = parts.path or "/"
         if parts.query:
