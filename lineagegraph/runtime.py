@@ -8,6 +8,7 @@ from lineagegraph.graph.registry import open_store
 from lineagegraph.graph.store import GraphStore
 from lineagegraph.ingest.identity import IdentityResolver
 from lineagegraph.ingest.log import EventLog
+from lineagegraph.ingest.mappers import configure_mappers
 from lineagegraph.ingest.service import IngestService
 from lineagegraph.settings import Settings
 
@@ -34,6 +35,7 @@ def build_services(settings: Settings, *, start_worker: bool = True) -> Services
     if settings.store_password is not None:
         options["password"] = settings.store_password.get_secret_value()
     store = open_store(settings.store_uri, **options)
+    configure_mappers(settings)  # identity rules reach the mappers before any projection
     log = EventLog(settings.log_url)
     ingest = IngestService(
         log,

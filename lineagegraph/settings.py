@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lineagegraph.ingest.identity import AliasRule
+from lineagegraph.ingest.mlflow.deployments import DeploymentRule, default_rules
 
 
 class Settings(BaseSettings):
@@ -83,6 +84,58 @@ class Settings(BaseSettings):
         default="mlflow", description="Namespace of experiments and models harvested from MLflow."
     )
     mlflow_webhook_secret: SecretStr | None = None
+
+    # ---- MLflow harvester (lineagegraph.ingest.mlflow) -------------------------
+    mlflow_deployments: list[DeploymentRule] = Field(
+        default_factory=default_rules,
+        description="Which aliases, tags or stages mean that a model version serves an "
+        "environment (see lineagegraph.ingest.mlflow.deployments.DeploymentRule); "
+        "default: alias champion -> production.",
+    )
+    mlflow_feature_namespace: str = Field(
+        default="",
+        description="Namespace of Feature nodes made from model signatures; empty: one "
+        "namespace per model, '<mlflow_namespace>/<model name>'.",
+    )
+    mlflow_sync_overlap_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="An incremental sync re-reads runs started or ended this long before "
+        "the stored cursor (clock skew between harvester and MLflow).",
+    )
+    mlflow_page_size: int = Field(
+        default=1000, ge=1, le=50_000, description="Objects per MLflow search request."
+    )
+    mlflow_webhook_tolerance_seconds: int = Field(
+        default=300,
+        ge=1,
+        description="Webhook deliveries whose signed timestamp is further from now are rejected.",
+    )
+
+    # ---- API server: limits, UI, logs (lineagegraph.api) -----------------------
+    max_query_tokens: int = Field(
+        default=5_000, ge=1, description="Most tokens a GraphQL document may hold."
+    )
+    ui_dir: Path | None = Field(
+        default=None,
+        description="The built front end (GraphiQL and the UI): `npm run build` in ui/ "
+        "writes ui/dist, the default when this is unset.",
+    )
+    log_level: str = Field(default="INFO", description="Level of the server's logs.")
+    log_json: bool = Field(
+        default=True, description="Server logs as JSON lines (false: plain text for a terminal)."
+    )
+
+    # ---- OpenLineage endpoint (lineagegraph.api.openlineage) --------------------
+    openlineage_max_body_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=1024,
+        description="Largest body POST /api/v1/lineage reads (after gzip inflation); "
+        "a larger one gets 413.",
+    )
+    openlineage_max_batch: int = Field(
+        default=10_000, ge=1, description="Most events one POST /api/v1/lineage may carry (413)."
+    )
 
     @model_validator(mode="after")
     def _defaults_under_data_dir(self) -> Settings:

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Field, SQLModel
 
 from lineagegraph.errors import BackendUnavailable
@@ -155,37 +155,70 @@ class EventLog:
         (source, idempotency key) is already logged is not written again; its
         first position is returned with ``duplicate=True``.
         """
+        for attempt in range(3):
+            try:
+                return self._append(inputs)
+            except IntegrityError:
+                # Another writer (an API replica) logged one of these inputs between
+                # our read and our insert: read again, and it is a duplicate now.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _append(self, inputs: Sequence[LogInput]) -> list[Appended]:
         if not inputs:
             return []
         now = datetime.now(UTC)
-        keyed = [(inp, inp.key()) for inp in inputs]
-        results: list[Appended] = []
+        keyed: list[tuple[LogInput, str, bytes]] = []
+        for inp in inputs:
+            text = canonical_json(inp.payload)  # once: it is both the payload and the hash
+            key = inp.idempotency_key or hashlib.sha256(text).hexdigest()
+            keyed.append((inp, key, text))
+        # each result: (position already logged, None) or (None, index of the row written)
+        plan: list[tuple[int | None, int | None]] = []
+        rows: list[dict[str, Any]] = []
         try:
             with self.engine.begin() as conn:
-                existing = self._existing(conn, keyed)
+                existing = self._existing(conn, [(inp, key) for inp, key, _ in keyed])
                 seen_in_batch: dict[tuple[str, str], int] = {}
-                for inp, key in keyed:
+                for inp, key, text in keyed:
                     ident = (inp.source, key)
                     if ident in existing:
-                        results.append(Appended(existing[ident], True))
-                        continue
-                    if ident in seen_in_batch:
-                        results.append(Appended(seen_in_batch[ident], True))
-                        continue
-                    seq = conn.execute(
-                        self._table.insert().values(
-                            source=inp.source,
-                            idempotency_key=key,
-                            received_at=now,
-                            status=ACCEPTED,
-                            payload=canonical_json(inp.payload).decode(),
-                            error=None,
+                        plan.append((existing[ident], None))
+                    elif ident in seen_in_batch:
+                        plan.append((None, seen_in_batch[ident]))
+                    else:
+                        seen_in_batch[ident] = len(rows)
+                        plan.append((None, len(rows)))
+                        rows.append(
+                            {
+                                "source": inp.source,
+                                "idempotency_key": key,
+                                "received_at": now,
+                                "status": ACCEPTED,
+                                "payload": text.decode(),
+                                "error": None,
+                            }
                         )
-                    ).inserted_primary_key[0]  # type: ignore[index]
-                    seen_in_batch[ident] = int(seq)
-                    results.append(Appended(int(seq), False))
+                seqs: list[int] = []
+                if rows:
+                    # one statement for the batch (executemany with RETURNING, in order)
+                    stmt = self._table.insert().returning(
+                        self._table.c.seq, sort_by_parameter_order=True
+                    )
+                    seqs = [int(seq) for seq in conn.execute(stmt, rows).scalars()]
         except OperationalError as exc:
             raise BackendUnavailable(f"event log database unavailable: {exc.orig}") from exc
+        results: list[Appended] = []
+        written: set[int] = set()
+        for known, row in plan:
+            if known is not None:
+                results.append(Appended(known, True))
+            else:
+                assert row is not None
+                # the first mention of a row is the write; a repeat in the batch is a duplicate
+                results.append(Appended(seqs[row], row in written))
+                written.add(row)
         return results
 
     def _existing(

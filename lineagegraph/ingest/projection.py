@@ -18,7 +18,7 @@ from lineagegraph.errors import BackendUnavailable, InvalidInput
 from lineagegraph.graph.changeset import ChangeSet
 from lineagegraph.graph.store import GraphStore
 from lineagegraph.ingest.log import EventLog, LoggedEvent
-from lineagegraph.ingest.mappers import mapper_for
+from lineagegraph.ingest.mappers import Reconciler, mapper_for, reconciler_for
 
 log = logging.getLogger(__name__)
 
@@ -74,25 +74,69 @@ class Projector:
                 mapped.append((ev, None))
                 failed += 1
         last = events[-1].seq
+        # Sources with a reconciler get a second step that reads the store after the
+        # batch. The batch is then applied without moving the log position, and the
+        # position moves with the reconciler's changes: a crash in between projects the
+        # batch again (idempotent) instead of skipping the reconciliation.
+        followups = self._followups(mapped)
         merged = ChangeSet.merge(cs for _, cs in mapped if cs is not None)
         try:
-            self.store.apply(merged, log_position=last)
+            self.store.apply(merged, log_position=None if followups else last)
+            if followups:
+                self._reconcile(followups, last)
             return ProjectionReport(len(events) - failed, failed, last)
         except InvalidInput:
             pass  # isolate the offending input below
         projected = 0
         for ev, cs in mapped:
+            position = None if followups else ev.seq
             if cs is None:
-                self.store.apply(ChangeSet(), log_position=ev.seq)
+                if position is not None:
+                    self.store.apply(ChangeSet(), log_position=position)
                 continue
             try:
-                self.store.apply(cs, log_position=ev.seq)
+                self.store.apply(cs, log_position=position)
                 projected += 1
             except InvalidInput as exc:
                 self._fail(ev, exc)
-                self.store.apply(ChangeSet(), log_position=ev.seq)
+                if position is not None:
+                    self.store.apply(ChangeSet(), log_position=position)
                 failed += 1
+        if followups:
+            self._reconcile(followups, last)
         return ProjectionReport(projected, failed, last)
+
+    @staticmethod
+    def _followups(
+        mapped: list[tuple[LoggedEvent, ChangeSet | None]],
+    ) -> dict[str, tuple[Reconciler, list[LoggedEvent]]]:
+        """The mapped inputs of each source that has a reconciler."""
+        out: dict[str, tuple[Reconciler, list[LoggedEvent]]] = {}
+        for ev, cs in mapped:
+            if cs is None:
+                continue
+            if ev.source not in out:
+                fn = reconciler_for(ev.source)
+                if fn is None:
+                    continue
+                out[ev.source] = (fn, [])
+            out[ev.source][1].append(ev)
+        return out
+
+    def _reconcile(
+        self, followups: dict[str, tuple[Reconciler, list[LoggedEvent]]], last: int
+    ) -> None:
+        changes = ChangeSet()
+        for source, (reconcile, evs) in followups.items():
+            try:
+                changes.extend(reconcile(self.store, evs))
+            except InvalidInput as exc:
+                self._fail(evs[-1], InvalidInput(f"{source} reconciliation: {exc}"))
+        try:
+            self.store.apply(changes, log_position=last)
+        except InvalidInput as exc:
+            self._fail(followups[next(iter(followups))][1][-1], exc)
+            self.store.apply(ChangeSet(), log_position=last)
 
     def _fail(self, ev: LoggedEvent, exc: Exception) -> None:
         log.warning("projection of input %s (%s) failed: %s", ev.seq, ev.source, exc)

@@ -9,14 +9,19 @@ projects them before returning, so a caller can read its own writes.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lineagegraph.errors import BackendUnavailable
 from lineagegraph.graph.store import GraphStore
 from lineagegraph.ingest.log import Appended, EventLog, LogInput
 from lineagegraph.ingest.projection import ProjectionWorker, Projector
+
+if TYPE_CHECKING:
+    from lineagegraph.ingest.group_commit import GroupCommitter
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,8 @@ class IngestService:
         self.worker: ProjectionWorker | None = None
         if mode == "background":
             self.worker = ProjectionWorker(self.projector)
+        self._group: GroupCommitter | None = None
+        self._group_lock = threading.Lock()
 
     def start(self) -> None:
         if self.worker:
@@ -49,6 +56,9 @@ class IngestService:
             self.worker.notify()
 
     def stop(self) -> None:
+        if self._group is not None:
+            self._group.close()
+            self._group = None
         if self.worker:
             self.worker.stop()
 
@@ -67,6 +77,20 @@ class IngestService:
             # Accepted and durable all the same; projection catches up later.
             return SubmitResult(appended, False)
         return SubmitResult(appended, True)
+
+    def submit_grouped(
+        self, source: str, payloads: Sequence[Any], keys: Sequence[str | None] | None = None
+    ) -> Future[SubmitResult]:
+        """Like :meth:`submit`, but coalesced with concurrent callers into one log
+        transaction (and one projection): for many small concurrent submissions,
+        such as one event per HTTP request. The future resolves when they are
+        durable (and projected, inline mode)."""
+        with self._group_lock:
+            if self._group is None:
+                from lineagegraph.ingest.group_commit import GroupCommitter
+
+                self._group = GroupCommitter(self.submit)
+        return self._group.submit(source, payloads, keys)
 
     def reject(self, source: str, raw: str | bytes, error: str) -> int:
         """Keep a bad input in the dead letters with its reason; returns its log position."""

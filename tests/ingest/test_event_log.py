@@ -19,7 +19,9 @@ def test_append_is_idempotent_per_source_and_key(tmp_path: Path) -> None:
     assert not again[1].duplicate
     assert [e.payload for e in log.read()] == [{"a": 1}, {"a": 1}, {"a": 2}]
     # an explicit key wins over the payload hash
-    a = log.append([LogInput("mlflow", {"v": 1}, "run:1@5"), LogInput("mlflow", {"v": 2}, "run:1@5")])
+    a = log.append(
+        [LogInput("mlflow", {"v": 1}, "run:1@5"), LogInput("mlflow", {"v": 2}, "run:1@5")]
+    )
     assert a[1].duplicate and a[1].seq == a[0].seq
 
 

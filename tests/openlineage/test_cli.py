@@ -1,0 +1,88 @@
+"""``lineagegraph ingest openlineage FILE... | -`` into a local store."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from lineagegraph.cli.main import app
+from lineagegraph.graph.keys import NodeKey
+from lineagegraph.graph.registry import open_store
+from lineagegraph.ingest.log import EventLog
+from lineagegraph.settings import Settings
+from tests.openlineage.helpers import capture
+
+
+def test_files_of_every_shape_and_stdin_are_ingested(
+    tmp_path: Path, openlineage_fixtures: Path
+) -> None:
+    airflow = capture(openlineage_fixtures, "airflow/events-run1")
+    dbt = capture(openlineage_fixtures, "dbt/events-run")
+    single = tmp_path / "one.json"
+    single.write_text(json.dumps(airflow[0], indent=2))
+    array = tmp_path / "many.json"
+    array.write_text(json.dumps(airflow[1:]))
+    ndjson = tmp_path / "dbt.ndjson.gz"
+    ndjson.write_bytes(gzip.compress(b"\n".join(json.dumps(e).encode() for e in dbt[:6])))
+    stdin = "\n".join(json.dumps(e) for e in dbt[6:]) + "\n"
+    data = tmp_path / "data"
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "ingest",
+            "openlineage",
+            str(single),
+            str(array),
+            str(ndjson),
+            "-",
+            "--data-dir",
+            str(data),
+        ],
+        input=stdin,
+    )
+    assert result.exit_code == 0, result.output
+    assert re.search(rf"accepted\W+{len(airflow) + len(dbt)}\b", result.output)
+    assert re.search(r"rejected\W+0\b", result.output)
+    settings = Settings(data_dir=data)
+    store = open_store(settings.store_uri)
+    try:
+        runs = [NodeKey.run(e["run"]["runId"]) for e in airflow + dbt]
+        assert set(store.get_nodes(runs)) == set(runs)
+    finally:
+        store.close()
+
+    again = CliRunner().invoke(app, ["ingest", "openlineage", str(array), "--data-dir", str(data)])
+    assert again.exit_code == 0
+    assert re.search(rf"duplicates\W+{len(airflow) - 1}\b", again.output)
+
+
+def test_rejected_events_are_listed_and_fail_the_command(
+    tmp_path: Path, openlineage_fixtures: Path
+) -> None:
+    good = capture(openlineage_fixtures, "dbt/events-test")[0]
+    bad = dict(good, eventTime="last tuesday")
+    lines = tmp_path / "events.ndjson"
+    lines.write_text(f"{json.dumps(good)}\n{{not json\n{json.dumps(bad)}\n")
+    data = tmp_path / "data"
+    result = CliRunner().invoke(app, ["ingest", "openlineage", str(lines), "--data-dir", str(data)])
+    assert result.exit_code == 1, result.output
+    assert f"{lines}:2" in result.output and "rule: json" in result.output
+    assert f"{lines}:3: $.eventTime" in result.output and "rule: format" in result.output
+    log = EventLog(Settings(data_dir=data).log_url)
+    try:
+        assert log.counts() == {"accepted": 1, "rejected": 2, "projection_errors": 0}
+    finally:
+        log.close()
+
+
+def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["ingest", "openlineage", str(tmp_path / "nope.json"), "--data-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "no such file" in result.output
