@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     max_query_tokens: int = Field(
         default=5_000, ge=1, description="Most tokens a GraphQL document may hold."
     )
+    max_graphql_body_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="Largest GraphQL request body (query, variables, events to ingest).",
+    )
     ui_dir: Path | None = Field(
         default=None,
         description="The built front end (GraphiQL and the UI): `npm run build` in ui/ "

@@ -1,22 +1,39 @@
-"""The FastAPI application: REST routes, GraphQL, and the UI build.
+"""The FastAPI application: REST routes, GraphQL, operations and the UI build.
 
 ``create_app(settings)`` builds everything from Settings; tests may pass
 ready ``Services`` instead. Routers of each area live in their own module and
 are included here; they reach the services through ``request.app.state.services``
-(see :func:`lineagegraph.api.deps.services`).
+(see :func:`lineagegraph.api.deps.services`) and protect themselves with
+:func:`lineagegraph.api.security.require_role`.
+
+Errors: every :class:`~lineagegraph.errors.LineageGraphError` becomes its HTTP
+status (``errors.http_status``) and ``{"error": {"code", "message", "path"}}``
+(GraphQL-shaped ``{"errors": [...]}`` on ``/graphql``); anything else is a 500
+that names only the request id, with the trace in the log.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from lineagegraph.errors import LineageGraphError, http_status
+from lineagegraph.api import ops
+from lineagegraph.api.graphql.schema import build_schema, graphql_router
+from lineagegraph.api.metrics import Metrics
+from lineagegraph.api.middleware import GraphQLBodyLimit, RequestMiddleware
+from lineagegraph.api.ui import graphiql_page, mount_ui
+from lineagegraph.auth import TokenStore
+from lineagegraph.errors import LineageGraphError, Unauthenticated, http_status
 from lineagegraph.runtime import Services, build_services
 from lineagegraph.settings import Settings
+
+log = logging.getLogger("lineagegraph.api")
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
@@ -25,28 +42,70 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.services = services or build_services(settings)
+        # Opening stores may load an index from disk: keep the loop free meanwhile.
+        svc = (
+            services
+            if services is not None
+            else await anyio.to_thread.run_sync(build_services, settings)
+        )
+        app.state.services = svc
+        app.state.tokens = TokenStore(svc.log.engine)
         try:
             yield
         finally:
             if owned:
-                app.state.services.close()
+                svc.close()
 
     app = FastAPI(
         title="lineagegraph",
         version="0.1.0",
-        description="Model-lifecycle graph: lineage, impact analysis and promotion gates.",
+        description="Model-lifecycle graph: lineage, impact analysis and promotion gates. "
+        "GraphQL at /graphql (GraphiQL in a browser); REST for ingest and operations.",
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.services = services
+    metrics = Metrics(lambda: app.state.services)
+    app.state.metrics = metrics
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+        )
+    app.add_middleware(GraphQLBodyLimit, max_bytes=settings.max_graphql_body_bytes)
+    # Added last, so outermost: it times and logs every request, CORS preflights too.
+    app.add_middleware(RequestMiddleware, metrics=metrics)
 
     @app.exception_handler(LineageGraphError)
-    async def _lineagegraph_error(_request: Request, exc: LineageGraphError) -> JSONResponse:
-        return JSONResponse(status_code=http_status(exc), content={"error": exc.to_dict()})
+    async def _lineagegraph_error(request: Request, exc: LineageGraphError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
+        body: dict[str, object]
+        if request.url.path.startswith("/graphql"):
+            extensions: dict[str, object] = {"code": exc.code}
+            if exc.path is not None:
+                extensions["path"] = exc.path
+            body = {"data": None, "errors": [{"message": exc.message, "extensions": extensions}]}
+        else:
+            body = {"error": exc.to_dict()}
+        return JSONResponse(status_code=http_status(exc), content=body, headers=headers)
 
-    @app.get("/healthz", tags=["operations"])
-    def healthz() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        request_id = getattr(request.state, "request_id", None)
+        log.error("unexpected error", exc_info=exc, extra={"fields": {"request_id": request_id}})
+        message = f"internal error (request {request_id})" if request_id else "internal error"
+        return JSONResponse(
+            status_code=500, content={"error": {"code": "internal", "message": message}}
+        )
 
+    app.include_router(ops.router)
+    app.include_router(graphql_router(build_schema(settings), graphiql_page(settings)))
+    mount_ui(app, settings)
+    # ---- routers of the other areas (one line each) -----------------------------------
+    app.include_router(__import__("lineagegraph.api.openlineage", fromlist=["router"]).router)
+    app.include_router(__import__("lineagegraph.api.mlflow_webhooks", fromlist=["router"]).router)
     return app

@@ -1,0 +1,1 @@
+"""GraphQL object types, split by domain: node (the interface), data, runs, models, results."""
