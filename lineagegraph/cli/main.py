@@ -19,10 +19,15 @@ def _main() -> None:
 
 
 def _register() -> None:
-    from lineagegraph.cli import admin, query
+    from lineagegraph.cli import admin, ingest, mlflow, query, replay, serve, tokens
 
     query.register(app)
     admin.register(app)
+    tokens.register(app)
+    serve.register(app)
+    app.add_typer(ingest.app, name="ingest")
+    mlflow.register(app)
+    replay.register(app)
 
 
 _register()
