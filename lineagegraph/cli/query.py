@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
 from typing import Annotated
 
@@ -190,7 +191,8 @@ def _print_impact(result: ImpactResult, fmt: Format) -> None:
                 for a in items
             )
             lines.append("")
-        console.print("\n".join(lines), markup=False, highlight=False)
+        # plain text: no wrapping or styling, so it pastes into a pull-request comment
+        sys.stdout.write("\n".join(lines) + "\n")
         return
     table = Table("kind", "id", "depth", "owners", "via", title="impact")
     for a in result.affected:
