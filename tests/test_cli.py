@@ -43,7 +43,7 @@ def test_impact_of_a_column_reaches_production_and_fails_ci(data_dir: Path) -> N
             "impact",
             STG,
             "-c",
-            "order_id",
+            "customer_id",
             "--data-dir",
             str(data_dir),
             "--fail-on",
