@@ -104,7 +104,7 @@ class FalkorDBServer:
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 raise RuntimeError(f"FalkorDB exited early:\n{self.log_tail()}")
-            if self.ping():
+            if self.ping() and self._bolt_listens():
                 return
             time.sleep(0.05)
         self.stop()
@@ -118,6 +118,15 @@ class FalkorDBServer:
             return False
         finally:
             client.close()
+
+    def _bolt_listens(self) -> bool:
+        if self.bolt_port is None:
+            return True
+        try:
+            socket.create_connection((self.host, self.bolt_port), timeout=1).close()
+        except OSError:
+            return False
+        return True
 
     def stop(self) -> None:
         """Kill the server (an outage: nothing is flushed, data is gone)."""
