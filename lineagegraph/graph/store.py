@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
+from lineagegraph.errors import InvalidInput
 from lineagegraph.graph.changeset import ChangeSet
 from lineagegraph.graph.keys import NodeKey
 from lineagegraph.graph.kinds import LINEAGE_EDGE_KINDS, EdgeKind, NodeKind
@@ -85,6 +86,26 @@ class TraversalSpec:
     node_kinds: frozenset[NodeKind] | None = None
     as_of: datetime | None = None
     limit: int | None = None
+
+
+def check_traversal_spec(spec: TraversalSpec) -> Direction:
+    """Reject what no store can traverse; returns the (one) direction to walk.
+
+    Raises ``InvalidInput`` naming the field: BOTH (the lineage algorithm
+    composes it from two walks), a negative depth or a negative limit.
+    """
+    direction = Direction(spec.direction)
+    if direction is Direction.BOTH:
+        raise InvalidInput(
+            "traverse goes UPSTREAM or DOWNSTREAM; BOTH is the union of two traversals "
+            "(lineagegraph.graph.lineage composes it)",
+            path="direction",
+        )
+    if spec.max_depth is not None and spec.max_depth < 0:
+        raise InvalidInput(f"max_depth must be >= 0, got {spec.max_depth}", path="max_depth")
+    if spec.limit is not None and spec.limit < 0:
+        raise InvalidInput(f"limit must be >= 0, got {spec.limit}", path="limit")
+    return direction
 
 
 @dataclass(slots=True)

@@ -69,6 +69,7 @@ from lineagegraph.graph.store import (
     StoreStats,
     Traversal,
     TraversalSpec,
+    check_traversal_spec,
 )
 
 log = logging.getLogger(__name__)
@@ -297,17 +298,7 @@ class CypherStore:
 
     def traverse(self, spec: TraversalSpec) -> Traversal:
         """Breadth-first expansion, one query per hop over the frontier (see the module)."""
-        direction = Direction(spec.direction)
-        if direction is Direction.BOTH:
-            raise InvalidInput(
-                "traverse goes UPSTREAM or DOWNSTREAM; BOTH is the union of two traversals "
-                "(lineagegraph.graph.lineage composes it)",
-                path="direction",
-            )
-        if spec.max_depth is not None and spec.max_depth < 0:
-            raise InvalidInput(f"max_depth must be >= 0, got {spec.max_depth}", path="max_depth")
-        if spec.limit is not None and spec.limit < 0:
-            raise InvalidInput(f"limit must be >= 0, got {spec.limit}", path="limit")
+        direction = check_traversal_spec(spec)
         as_of = spec.as_of is not None
         base: dict[str, Any] = {"t": to_us(spec.as_of)} if spec.as_of is not None else {}
         if spec.node_kinds is not None:

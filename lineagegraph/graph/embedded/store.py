@@ -53,6 +53,7 @@ from lineagegraph.graph.store import (
     StoreStats,
     Traversal,
     TraversalSpec,
+    check_traversal_spec,
 )
 
 _K = TypeVar("_K", EdgeKind, NodeKind)
@@ -232,17 +233,7 @@ class EmbeddedStore:
         are left out; the others are at depth 0 whatever ``node_kinds`` says.
         """
         self._check_open()
-        direction = Direction(spec.direction)
-        if direction is Direction.BOTH:
-            raise InvalidInput(
-                "traverse goes UPSTREAM or DOWNSTREAM; BOTH is the union of two traversals "
-                "(lineagegraph.graph.lineage composes it)",
-                path="direction",
-            )
-        if spec.max_depth is not None and spec.max_depth < 0:
-            raise InvalidInput(f"max_depth must be >= 0, got {spec.max_depth}", path="max_depth")
-        if spec.limit is not None and spec.limit < 0:
-            raise InvalidInput(f"limit must be >= 0, got {spec.limit}", path="limit")
+        direction = check_traversal_spec(spec)
         upstream = direction is Direction.UPSTREAM
         edge_kinds = _kinds(spec.edge_kinds, EdgeKind, "edge_kinds")
         node_kinds = None
