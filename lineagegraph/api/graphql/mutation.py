@@ -35,7 +35,12 @@ from lineagegraph.api.graphql.types.node import Info
 from lineagegraph.api.ingest import ingest_openlineage, sync_mlflow
 from lineagegraph.errors import InvalidInput, LineageGraphError
 from lineagegraph.gates.approvals import Verdict, record_approval
-from lineagegraph.gates.deployments import DeploymentRequest, end_deployment, register_deployment
+from lineagegraph.gates.deployments import (
+    DeploymentChange,
+    DeploymentRequest,
+    end_deployment,
+    register_deployment,
+)
 from lineagegraph.graph.changeset import ChangeSet, changeset_to_json
 from lineagegraph.graph.keys import NodeKey, parse_key
 from lineagegraph.runtime import Services
@@ -261,12 +266,7 @@ class Mutation:
             position, projected = await _in_thread(_submit, services, change.changes)
         except LineageGraphError as exc:
             return user_error(exc)  # type: ignore[return-value]
-        return DeploymentRecorded(
-            log_position=position,
-            projected=projected,
-            ended=[strawberry.ID(str(k)) for k in change.ended],
-            deployment_id=strawberry.ID(str(change.deployment)),
-        )
+        return _recorded(change, position, projected)
 
     @strawberry.mutation(
         permission_classes=PROMOTE,
@@ -292,12 +292,7 @@ class Mutation:
             position, projected = await _in_thread(_submit, services, change.changes)
         except LineageGraphError as exc:
             return user_error(exc)  # type: ignore[return-value]
-        return DeploymentRecorded(
-            log_position=position,
-            projected=projected,
-            ended=[strawberry.ID(str(k)) for k in change.ended],
-            deployment_id=strawberry.ID(str(change.deployment)),
-        )
+        return _recorded(change, position, projected)
 
     @strawberry.mutation(
         permission_classes=PROMOTE,
@@ -324,3 +319,13 @@ class Mutation:
             projected=projected,
             decision_id=strawberry.ID(str(change.decision)),
         )
+
+
+def _recorded(change: DeploymentChange, position: int, projected: bool) -> DeploymentRecorded:
+    """The answer of both deployment mutations, from the change they logged."""
+    return DeploymentRecorded(
+        log_position=position,
+        projected=projected,
+        ended=[strawberry.ID(str(k)) for k in change.ended],
+        deployment_id=strawberry.ID(str(change.deployment)),
+    )

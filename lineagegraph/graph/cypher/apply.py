@@ -4,7 +4,7 @@
 nodes it changes, the existence of the nodes its edges only join, the state
 of the edges that may exist), checks that every edge end, tombstoned node and
 tombstoned edge exists, and merges every entry with the embedded store's
-rules (:class:`~lineagegraph.graph.embedded.records.Record`), so both stores
+rules (:class:`~lineagegraph.graph.records.Record`), so both stores
 end in the same state. :func:`write_statement` turns the plan into the one
 ``UNWIND``-batched statement that writes it (see :func:`.queries.write`).
 Nothing is written while planning: a rejected ChangeSet changes nothing.
@@ -23,9 +23,9 @@ from lineagegraph.graph.changeset import ChangeSet
 from lineagegraph.graph.cypher import queries as q
 from lineagegraph.graph.cypher.connectors import Runner
 from lineagegraph.graph.cypher.dialect import EDGE_KIND_BY_TYPE, EDGE_TYPES, NODE_LABELS, Dialect
-from lineagegraph.graph.embedded.records import Record, to_us
 from lineagegraph.graph.keys import NodeKey
 from lineagegraph.graph.kinds import EdgeKind, NodeKind
+from lineagegraph.graph.records import Record, to_us
 
 T = TypeVar("T")
 Triple = tuple[NodeKey, EdgeKind, NodeKey]

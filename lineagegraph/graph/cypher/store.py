@@ -6,7 +6,7 @@ dialect differences live in :mod:`.dialect`, the query text in
 
 * **apply** reads the state of every node and edge a ChangeSet touches,
   validates and merges in Python with the same rules as the embedded store
-  (:class:`lineagegraph.graph.embedded.records.Record`: per-property
+  (:class:`lineagegraph.graph.records.Record`: per-property
   last-writer-wins by event time, ties by canonical JSON), then writes
   everything, with the log position, in one ``UNWIND``-batched statement
   guarded by the meta node's version (a compare-and-set). A rejected
@@ -55,10 +55,10 @@ from lineagegraph.graph.cypher.dialect import (
     NODE_KIND_BY_VALUE,
     SCHEMA,
 )
-from lineagegraph.graph.embedded.records import from_us, to_us
-from lineagegraph.graph.embedded.search import check_query, decode_cursor, encode_cursor
 from lineagegraph.graph.keys import NodeKey, parse_key
 from lineagegraph.graph.kinds import EdgeKind
+from lineagegraph.graph.records import from_us, to_us
+from lineagegraph.graph.search import check_query, decode_cursor, encode_cursor
 from lineagegraph.graph.store import (
     ApplyResult,
     Direction,

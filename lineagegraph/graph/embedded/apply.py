@@ -17,11 +17,11 @@ import sqlalchemy as sa
 from lineagegraph.errors import InvalidChangeSet
 from lineagegraph.graph.changeset import ChangeSet
 from lineagegraph.graph.embedded.index import EDGE_KIND_BY_VALUE, GraphIndex
-from lineagegraph.graph.embedded.records import Record, to_us
 from lineagegraph.graph.embedded.sql import current_edges_of, edge_record_rows, record_rows
 from lineagegraph.graph.embedded.tables import NODE
 from lineagegraph.graph.keys import NodeKey
 from lineagegraph.graph.kinds import EdgeKind
+from lineagegraph.graph.records import Record, to_us
 
 EdgeId = tuple[int, EdgeKind, int]  # (src row id, kind, dst row id)
 

@@ -38,11 +38,12 @@ from lineagegraph.graph.embedded.index import (
     RWLock,
     edge_mask,
 )
-from lineagegraph.graph.embedded.records import from_us, loads, to_us
-from lineagegraph.graph.embedded.search import check_query, encode_cursor, search_statement
+from lineagegraph.graph.embedded.search import search_statement
 from lineagegraph.graph.embedded.tables import METADATA
 from lineagegraph.graph.keys import NodeKey
 from lineagegraph.graph.kinds import EdgeKind, NodeKind
+from lineagegraph.graph.records import from_us, loads, to_us
+from lineagegraph.graph.search import check_query, encode_cursor
 from lineagegraph.graph.store import (
     ApplyResult,
     Direction,
