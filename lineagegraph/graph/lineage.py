@@ -90,7 +90,7 @@ def expand(
     directions = (
         [Direction.UPSTREAM, Direction.DOWNSTREAM] if direction is Direction.BOTH else [direction]
     )
-    merged = Traversal()
+    parts: list[Traversal] = []
     remaining = limit
     for d in directions:
         part = store.traverse(
@@ -104,17 +104,22 @@ def expand(
                 limit=remaining,
             )
         )
+        parts.append(part)
+        if remaining is not None:
+            remaining -= len(part) - len(start_keys)
+            if remaining <= 0:
+                part.truncated = part.truncated or d is not directions[-1]
+                break
+    if len(parts) == 1:
+        return parts[0]
+    merged = Traversal()
+    for part in parts:
         for key, hops in part.depth.items():
             if key not in merged.depth or hops < merged.depth[key]:
                 merged.depth[key] = hops
-                if key in part.parent:
+                if hops:
                     merged.parent[key] = part.parent[key]
         merged.truncated = merged.truncated or part.truncated
-        if remaining is not None:
-            remaining -= len(part.depth) - len(start_keys)
-            if remaining <= 0:
-                merged.truncated = merged.truncated or d is not directions[-1]
-                break
     return merged
 
 
@@ -154,7 +159,7 @@ def lineage(
         granularity=granularity,
         limit=limit,
     )
-    keys = list(traversal.depth)
+    keys = traversal.nodes
     nodes_by_key = store.get_nodes(keys, as_of=as_of)
     kinds = frozenset(edge_kinds) if edge_kinds is not None else LINEAGE_EDGE_KINDS
     inside = set(keys)
@@ -163,6 +168,6 @@ def lineage(
     return LineageResult(
         nodes=[nodes_by_key[k] for k in keys if k in nodes_by_key],
         edges=edges,
-        depth=dict(traversal.depth),
+        depth=traversal.depth,
         truncated=traversal.truncated,
     )

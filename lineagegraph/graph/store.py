@@ -8,8 +8,8 @@ algorithms are written once on top of this contract (see ``lineage.py`` and
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -108,25 +108,116 @@ def check_traversal_spec(spec: TraversalSpec) -> Direction:
     return direction
 
 
-@dataclass(slots=True)
 class Traversal:
     """What a breadth-first expansion reached.
 
     ``depth`` maps every reached node (start nodes at depth 0) to its hop
-    count, in breadth-first order. ``parent`` maps every non-start node to the
-    node it was first reached from, so following parents gives one shortest
-    path back to a start node.
+    count, in breadth-first order. ``parent`` maps every non-start node to a
+    node one hop nearer a start with an edge to it, so following parents gives
+    one shortest path back to a start node. ``nodes`` lists the reached keys
+    in breadth-first order.
+
+    A store fills it in one of two ways. Keyed, as it walks:
+    ``Traversal(depth, parent)`` (the dicts may still be filled afterwards).
+    Or, from an in-memory index, as layers of integer node ids with the table
+    that names them (:meth:`from_layers`): naming ten thousand nodes by key
+    costs more than finding them, so the keyed views are built on first use,
+    and the parents of a layered walk only when a path is asked for.
     """
 
-    depth: dict[NodeKey, int] = field(default_factory=dict)
-    parent: dict[NodeKey, NodeKey] = field(default_factory=dict)
-    truncated: bool = False
+    __slots__ = ("_back", "_depth", "_key_of", "_layers", "_parent", "_parent_ids", "truncated")
+
+    def __init__(
+        self,
+        depth: dict[NodeKey, int] | None = None,
+        parent: dict[NodeKey, NodeKey] | None = None,
+        truncated: bool = False,
+    ) -> None:
+        self._depth: dict[NodeKey, int] | None = {} if depth is None else depth
+        self._parent: dict[NodeKey, NodeKey] | None = {} if parent is None else parent
+        self._layers: Sequence[Sequence[int]] = ()
+        self._key_of: Sequence[NodeKey | None] = ()
+        self._parent_ids: Mapping[int, int] | None = None
+        self._back: Callable[[int], Iterable[int]] | None = None
+        self.truncated = truncated
+
+    @classmethod
+    def from_layers(
+        cls,
+        layers: Sequence[Sequence[int]],
+        key_of: Sequence[NodeKey | None],
+        *,
+        truncated: bool = False,
+        parent_ids: Mapping[int, int] | None = None,
+        back: Callable[[int], Iterable[int]] | None = None,
+    ) -> Traversal:
+        """A walk given as ``layers[d]`` = the ids reached at depth ``d``.
+
+        ``key_of[id]`` names an id (every reached id has a key; the table may
+        grow later but never changes an entry). Parents come from
+        ``parent_ids`` (id -> id) or, when absent, from ``back(id)``: the ids
+        with an edge *to* ``id`` in the walked direction, of which one in the
+        previous layer is taken.
+        """
+        if parent_ids is None and back is None:
+            raise ValueError("from_layers needs parent_ids or back")
+        t = cls()
+        t._depth = t._parent = None
+        t._layers, t._key_of = layers, key_of
+        t._parent_ids, t._back = parent_ids, back
+        t.truncated = truncated
+        return t
+
+    def __len__(self) -> int:
+        if self._depth is not None:
+            return len(self._depth)
+        return sum(map(len, self._layers))
+
+    @property
+    def nodes(self) -> list[NodeKey]:
+        """The reached keys, in breadth-first order (start nodes first)."""
+        if self._depth is not None:
+            return list(self._depth)
+        key_of = self._key_of
+        return [key_of[i] for layer in self._layers for i in layer]  # type: ignore[misc]
+
+    @property
+    def depth(self) -> dict[NodeKey, int]:
+        if self._depth is None:
+            key_of = self._key_of
+            self._depth = {
+                key_of[i]: d  # type: ignore[misc]
+                for d, layer in enumerate(self._layers)
+                for i in layer
+            }
+        return self._depth
+
+    @property
+    def parent(self) -> dict[NodeKey, NodeKey]:
+        if self._parent is None:
+            key_of = self._key_of
+            ids = self._parent_id_map()
+            self._parent = {key_of[v]: key_of[u] for v, u in ids.items()}  # type: ignore[misc]
+        return self._parent
+
+    def _parent_id_map(self) -> Mapping[int, int]:
+        if self._parent_ids is None:
+            back = self._back
+            assert back is not None
+            at = {i: d for d, layer in enumerate(self._layers) for i in layer}
+            found: dict[int, int] = {}
+            for d in range(1, len(self._layers)):
+                for v in self._layers[d]:
+                    found[v] = next(u for u in back(v) if at.get(u) == d - 1)
+            self._parent_ids = found
+        return self._parent_ids
 
     def path_to(self, key: NodeKey) -> list[NodeKey]:
         """One shortest path from a start node to ``key`` (both included)."""
+        parent = self.parent
         path = [key]
-        while path[-1] in self.parent:
-            path.append(self.parent[path[-1]])
+        while path[-1] in parent:
+            path.append(parent[path[-1]])
         path.reverse()
         return path
 

@@ -227,15 +227,41 @@ def test_readers_never_see_half_a_changeset(tmp_path: Path, uri: str) -> None:
 
 _DATASETS = [ds(f"d{i}") for i in range(4)]
 _RUNS = [NodeKey.run(f"r{i}") for i in range(3)]
-_EDGES = [(d, EdgeKind.CONSUMED, r) for d in _DATASETS for r in _RUNS] + [
-    (r, EdgeKind.PRODUCED, d) for r in _RUNS for d in _DATASETS
-]
+_JOBS = [NodeKey.job("ns", f"j{i}") for i in range(2)]
+_EDGES = (
+    [(d, EdgeKind.CONSUMED, r) for d in _DATASETS for r in _RUNS + _JOBS]
+    + [(r, EdgeKind.PRODUCED, d) for r in _RUNS + _JOBS for d in _DATASETS]
+    + [(r, EdgeKind.INSTANCE_OF, j) for r in _RUNS for j in _JOBS]
+)
+_ALL_NODES = _DATASETS + _RUNS + _JOBS
 _op = st.one_of(
     st.tuples(st.just("edge"), st.sampled_from(_EDGES), st.integers(0, 5)),
     st.tuples(st.just("drop_edge"), st.sampled_from(_EDGES), st.integers(0, 5)),
-    st.tuples(st.just("drop_node"), st.sampled_from(_DATASETS + _RUNS), st.integers(0, 5)),
-    st.tuples(st.just("node"), st.sampled_from(_DATASETS + _RUNS), st.integers(0, 5)),
+    st.tuples(st.just("drop_node"), st.sampled_from(_ALL_NODES), st.integers(0, 5)),
+    st.tuples(st.just("node"), st.sampled_from(_ALL_NODES), st.integers(0, 5)),
 )
+#: the three pictures of lineage: all nodes, runs hidden (job view), jobs hidden
+_VIEWS = (
+    None,
+    frozenset(NodeKind) - {NodeKind.RUN},
+    frozenset(NodeKind) - {NodeKind.JOB},
+)
+
+
+def _closures_agree(store: EmbeddedStore, keys: list[NodeKey]) -> None:
+    """Whole closures (the store's C mirrors) equal the Python walk's (forced by
+    a limit no graph here reaches), and every parent is one hop nearer a start
+    with a followed edge to its child."""
+    for k, d, view in itertools.product(keys, _DIRS, _VIEWS):
+        fast = store.traverse(TraversalSpec((k,), d, node_kinds=view))
+        slow = store.traverse(TraversalSpec((k,), d, node_kinds=view, limit=10**9))
+        assert fast.depth == slow.depth, (k, d, view)
+        assert set(fast.parent) == set(fast.depth) - {k}
+        for child, parent in fast.parent.items():
+            assert fast.depth[parent] == fast.depth[child] - 1
+            src, dst = (parent, child) if d is Direction.DOWNSTREAM else (child, parent)
+            links = store.get_edges([src], direction=Direction.DOWNSTREAM)
+            assert any(e.dst == dst and e.kind.is_lineage for e in links), (src, dst)
 
 
 @settings(
@@ -247,7 +273,7 @@ def test_index_matches_sqlite_after_any_history(
 ) -> None:
     path = tmp_path / f"history-{next(_EXAMPLES)}.db"
     live = EmbeddedStore(path)
-    live.apply(_nodes(*_DATASETS, *_RUNS))
+    live.apply(_nodes(*_ALL_NODES))
     for batch in batches:
         cs = ChangeSet()
         for op, target, hours in batch:
@@ -261,7 +287,8 @@ def test_index_matches_sqlite_after_any_history(
             else:
                 cs.node(target, at(hours), P)
         live.apply(cs)
-    everything = _DATASETS + _RUNS
+    everything = _ALL_NODES
+    _closures_agree(live, everything)
 
     def views(store: EmbeddedStore) -> object:
         return (
@@ -282,6 +309,7 @@ def test_index_matches_sqlite_after_any_history(
     reopened = EmbeddedStore(path)
     try:
         assert views(reopened) == now
+        _closures_agree(reopened, everything)
     finally:
         reopened.close()
 

@@ -11,6 +11,10 @@ Layout (sized for millions of nodes and edges):
   shared, read-only, one per distinct mask: a dict per edge would cost ~180
   bytes for each of millions of edges. That is why edges are linked here
   through the graph's adjacency dicts rather than ``add_edge``.
+* ``reach`` mirrors the current lineage edges in rustworkx (``reach.py``), so
+  whole closures are walked in C; the Python walks here serve depth-bounded,
+  limited and filtered expansions. Walks return layers of ids, and keys are
+  looked up only when a caller names the nodes.
 
 History (as-of queries) is not kept here; the store answers it from SQL.
 """
@@ -21,12 +25,14 @@ import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any
 
 import networkx as nx
 
-from lineagegraph.graph.keys import NodeKey, parse_key
+from lineagegraph.graph.embedded.reach import ReachMirrors
+from lineagegraph.graph.keys import NodeKey, parse_key, trusted_key
 from lineagegraph.graph.kinds import LINEAGE_EDGE_KINDS, EdgeKind, NodeKind
+from lineagegraph.graph.store import Traversal
 
 NODE_KINDS: tuple[NodeKind, ...] = tuple(NodeKind)
 NODE_KIND_CODE: dict[NodeKind, int] = {k: i for i, k in enumerate(NODE_KINDS)}
@@ -49,13 +55,14 @@ def edge_mask(kinds: Iterable[EdgeKind]) -> int:
 
 
 def key_from_text(text: str) -> NodeKey:
-    """Parse a stored key; a fast path for the common case of nothing escaped."""
+    """Parse a key the store wrote itself; a fast path for the common case of
+    nothing escaped (stored keys were validated when written)."""
     kind_text, _, rest = text.partition(":")
     if "%" in rest:
         return parse_key(text)
     parts = rest.split("|")
     parts[0] = sys.intern(parts[0])  # namespaces repeat across many nodes
-    return NodeKey(_NODE_KIND_BY_VALUE[kind_text], tuple(parts))
+    return trusted_key(_NODE_KIND_BY_VALUE[kind_text], tuple(parts))
 
 
 class RWLock:
@@ -113,6 +120,17 @@ class CurrentGraph:
         self.pred: Adjacency = self.graph._pred  # type: ignore[attr-defined]
         self._nodes: dict[int, dict[str, Any]] = self.graph._node  # type: ignore[attr-defined]
 
+    def complete(self) -> None:
+        """After a bulk load that filled ``succ`` and ``pred`` only: every node
+        with an edge gets both sides and the entry networkx keeps for it."""
+        succ, pred, nodes = self.succ, self.pred, self._nodes
+        for n in succ.keys() - pred.keys():
+            pred[n] = {}
+        for n in pred.keys() - succ.keys():
+            succ[n] = {}
+        for n in succ:
+            nodes[n] = {}
+
     def add_node(self, n: int) -> None:
         """``graph.add_node(n)`` without its per-call overhead (millions at load)."""
         self.succ[n] = {}
@@ -133,6 +151,7 @@ class GraphIndex:
         self.node_counts = [0] * len(NODE_KINDS)
         self.edge_counts = [0] * len(EDGE_KINDS)
         self._shared: dict[int, dict[str, int]] = {}
+        self.reach = ReachMirrors(self.kinds, NODE_KIND_CODE)
         #: the id the next new edge row gets (edges are not kept here, only counted)
         self.next_edge_id = 1
 
@@ -163,6 +182,11 @@ class GraphIndex:
         self.node_counts[self.kinds[id_]] += 1 if alive else -1
         if alive:
             return
+        if id_ in self.lineage.succ:
+            for v in self.lineage.succ[id_]:
+                self.reach.remove(id_, v)
+            for u in self.lineage.pred[id_]:
+                self.reach.remove(u, id_)
         for g in (self.lineage, self.structure):
             if id_ not in g.succ:
                 continue
@@ -196,6 +220,8 @@ class GraphIndex:
         if old & bit:
             return False
         nbrs[dst] = g.pred[dst][src] = self._data(old | bit)
+        if data is None and g is self.lineage:
+            self.reach.add(src, dst)
         return True
 
     def unlink(self, src: int, dst: int, kind: EdgeKind) -> None:
@@ -211,38 +237,73 @@ class GraphIndex:
             g.succ[src][dst] = g.pred[dst][src] = self._data(rest)
         else:
             g.graph.remove_edge(src, dst)
+            if g is self.lineage:
+                self.reach.remove(src, dst)
         self.edge_counts[EDGE_INDEX[kind]] -= 1
+
+    def load_nodes(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Bulk-add ``(id, key text, alive)`` rows, in id order, at start-up.
+
+        The body of :meth:`add_node` for a store's own rows: keys are parsed
+        without re-validation (they were validated when written).
+        """
+        keys, kinds, alive_of = self.keys, self.kinds, self.alive
+        code_of = NODE_KIND_CODE
+        for id_, text, alive in rows:
+            if id_ != len(keys):
+                self.add_node(id_, key_from_text(text), bool(alive))
+                continue
+            key = key_from_text(text)
+            keys.append(key)
+            kinds.append(code_of[key.kind])
+            alive_of.append(1 if alive else 0)
+        self.ids = {k: i for i, k in enumerate(keys) if k is not None}
+        counts = [0] * len(NODE_KINDS)
+        for code, up in zip(kinds, alive_of, strict=True):
+            counts[code] += up
+        self.node_counts = counts
 
     def load_edges(self, rows: Iterable[Sequence[Any]]) -> None:
         """Bulk-add ``(src, dst, kind value)`` rows at start-up (skips dead ends).
 
-        The body of :meth:`_link`, inlined: this loop runs once per stored edge.
+        The body of :meth:`_link`, inlined, with the graphs' node entries
+        completed afterwards: this loop runs once per stored edge.
         """
         alive = self.alive
         counts = self.edge_counts
-        by_value = {
-            k.value: (EDGE_BIT[k], i, self._graph_of(EDGE_BIT[k])) for i, k in enumerate(EDGE_KINDS)
-        }
         shared = self._data
+        by_value = {
+            k.value: (EDGE_BIT[k], i, g.succ, g.pred, shared(EDGE_BIT[k]))
+            for i, k in enumerate(EDGE_KINDS)
+            for g in (self._graph_of(EDGE_BIT[k]),)
+        }
+        lineage_succ = self.lineage.succ
+        new_src: list[int] = []  # new lineage pairs, for the reach mirrors
+        new_dst: list[int] = []
         for src, dst, kind in rows:
             if not (alive[src] and alive[dst]):
                 continue
-            bit, i, g = by_value[kind]
-            succ = g.succ
+            bit, i, succ, pred, single = by_value[kind]
             nbrs = succ.get(src)
             if nbrs is None:
-                g.add_node(src)
-                nbrs = succ[src]
-            if dst not in succ:
-                g.add_node(dst)
+                nbrs = succ[src] = {}
+            back = pred.get(dst)
+            if back is None:
+                back = pred[dst] = {}
             data = nbrs.get(dst)
             if data is None:
-                nbrs[dst] = g.pred[dst][src] = shared(bit)
+                nbrs[dst] = back[src] = single
+                if succ is lineage_succ:
+                    new_src.append(src)
+                    new_dst.append(dst)
             elif not data["k"] & bit:
-                nbrs[dst] = g.pred[dst][src] = shared(data["k"] | bit)
+                nbrs[dst] = back[src] = shared(data["k"] | bit)
             else:
                 continue
             counts[i] += 1
+        for g in (self.lineage, self.structure):
+            g.complete()
+        self.reach.load(new_src, new_dst, len(self.keys))
 
     def _data(self, mask: int) -> dict[str, int]:
         data = self._shared.get(mask)
@@ -265,20 +326,29 @@ class GraphIndex:
         allowed: bytes | None,
         max_depth: int | None,
         limit: int | None,
-    ) -> tuple[dict[NodeKey, int], dict[NodeKey, NodeKey], bool]:
+    ) -> Traversal:
         """Breadth-first expansion over the current graph, by frontier.
 
         ``mask`` selects edge kinds, ``allowed`` (indexed by kind code) the node
-        kinds that may be entered. Returns the keys' depths and parents, and
-        whether ``limit`` cut the expansion short. The walk runs on int ids;
-        the result dicts are filled as nodes are found (one pass, no conversion).
+        kinds that may be entered; ``limit`` cuts the expansion short (and says
+        so). Whole closures over every lineage edge kind in one of the
+        lineage views are walked in C by the reach mirrors; everything else
+        (a depth bound, a limit, other filters) by the Python walks below, on
+        int ids. Either way the result is layers of ids, named on demand.
         """
+        starts = list(dict.fromkeys(starts))
+        lineage = self.lineage
+        back = (lineage.succ if upstream else lineage.pred).__getitem__
+        if mask == LINEAGE_MASK and max_depth is None and limit is None:
+            layers = self.reach.layers(starts, upstream=upstream, allowed=allowed)
+            if layers is not None:
+                return Traversal.from_layers(layers, self.keys, back=back)
         adjs: list[tuple[Adjacency, int | None]] = []
-        for g, part in ((self.lineage, LINEAGE_MASK), (self.structure, STRUCTURAL_MASK)):
+        for g, part in ((lineage, LINEAGE_MASK), (self.structure, STRUCTURAL_MASK)):
             if mask & part:
                 adj = g.pred if upstream else g.succ
                 adjs.append((adj, None if mask & part == part else mask))
-        walk = _Walk(self.keys, starts, max_depth, limit)
+        walk = _Walk(starts, max_depth, limit)
         if len(adjs) == 1 and adjs[0][1] is None:
             if allowed is None:
                 _bfs_plain(walk, adjs[0][0])
@@ -286,30 +356,23 @@ class GraphIndex:
                 _bfs_node_kinds(walk, adjs[0][0], self.kinds, allowed)
         elif adjs:
             _bfs_filtered(walk, adjs, self.kinds, allowed)
-        return walk.depth, walk.parent, walk.truncated
+        return Traversal.from_layers(
+            walk.layers, self.keys, truncated=walk.truncated, parent_ids=walk.parent
+        )
 
 
 _NO_NEIGHBOURS: dict[int, dict[str, int]] = {}
 
 
 class _Walk:
-    """The state of one breadth-first expansion (ids seen, keyed results)."""
+    """The state of one breadth-first expansion over int ids."""
 
-    __slots__ = ("budget", "depth", "frontier", "keys", "max_depth", "parent", "seen", "truncated")
+    __slots__ = ("budget", "layers", "max_depth", "parent", "seen", "truncated")
 
-    def __init__(
-        self,
-        keys: list[NodeKey | None],
-        starts: Sequence[int],
-        max_depth: int | None,
-        limit: int | None,
-    ) -> None:
-        # (ids reached through the graph always have a key: gaps never get edges)
-        self.keys = cast(list[NodeKey], keys)
+    def __init__(self, starts: list[int], max_depth: int | None, limit: int | None) -> None:
         self.seen = set(starts)  # every id looked at: reached, or blocked by its kind
-        self.depth = {self.keys[s]: 0 for s in starts}
-        self.parent: dict[NodeKey, NodeKey] = {}
-        self.frontier = list(dict.fromkeys(starts))
+        self.layers: list[list[int]] = [starts]
+        self.parent: dict[int, int] = {}
         self.max_depth = max_depth
         self.budget = -1 if limit is None else limit  # -1: never reaches 0
         self.truncated = False
@@ -317,15 +380,15 @@ class _Walk:
 
 def _bfs_plain(w: _Walk, adj: Adjacency) -> None:
     """The hot path: every edge of one graph followed, nothing checked per edge."""
-    keys, seen, depth, parent = w.keys, w.seen, w.depth, w.parent
-    budget, frontier, d = w.budget, w.frontier, 0
+    seen, parent, layers = w.seen, w.parent, w.layers
+    budget, frontier, d = w.budget, layers[0], 0
     get = adj.get
     while frontier and d != w.max_depth:
         d += 1
         nxt: list[int] = []
+        layers.append(nxt)
         push = nxt.append
         for u in frontier:
-            ku = keys[u]
             for v in get(u, _NO_NEIGHBOURS):
                 if v in seen:
                     continue
@@ -334,9 +397,7 @@ def _bfs_plain(w: _Walk, adj: Adjacency) -> None:
                     return
                 budget -= 1
                 seen.add(v)
-                kv = keys[v]
-                depth[kv] = d
-                parent[kv] = ku
+                parent[v] = u
                 push(v)
         frontier = nxt
 
@@ -344,15 +405,15 @@ def _bfs_plain(w: _Walk, adj: Adjacency) -> None:
 def _bfs_node_kinds(w: _Walk, adj: Adjacency, kinds: bytearray, allowed: bytes) -> None:
     """Every edge followed; a node's kind checked once, when first seen (the job-
     and run-level views of lineage). A blocked node is neither entered nor returned."""
-    keys, seen, depth, parent = w.keys, w.seen, w.depth, w.parent
-    budget, frontier, d = w.budget, w.frontier, 0
+    seen, parent, layers = w.seen, w.parent, w.layers
+    budget, frontier, d = w.budget, layers[0], 0
     get = adj.get
     while frontier and d != w.max_depth:
         d += 1
         nxt: list[int] = []
+        layers.append(nxt)
         push = nxt.append
         for u in frontier:
-            ku = keys[u]
             for v in get(u, _NO_NEIGHBOURS):
                 if v in seen:
                     continue
@@ -363,9 +424,7 @@ def _bfs_node_kinds(w: _Walk, adj: Adjacency, kinds: bytearray, allowed: bytes) 
                     w.truncated = True
                     return
                 budget -= 1
-                kv = keys[v]
-                depth[kv] = d
-                parent[kv] = ku
+                parent[v] = u
                 push(v)
         frontier = nxt
 
@@ -374,13 +433,13 @@ def _bfs_filtered(
     w: _Walk, adjs: list[tuple[Adjacency, int | None]], kinds: bytearray, allowed: bytes | None
 ) -> None:
     """Edge kinds checked on the bitmask, node kinds once per newly seen node."""
-    keys, seen, depth, parent = w.keys, w.seen, w.depth, w.parent
-    budget, frontier, d = w.budget, w.frontier, 0
+    seen, parent, layers = w.seen, w.parent, w.layers
+    budget, frontier, d = w.budget, layers[0], 0
     while frontier and d != w.max_depth:
         d += 1
         nxt: list[int] = []
+        layers.append(nxt)
         for u in frontier:
-            ku = keys[u]
             for adj, mask in adjs:
                 for v, data in adj.get(u, _NO_NEIGHBOURS).items():
                     if v in seen or (mask is not None and not data["k"] & mask):
@@ -392,8 +451,6 @@ def _bfs_filtered(
                         w.truncated = True
                         return
                     budget -= 1
-                    kv = keys[v]
-                    depth[kv] = d
-                    parent[kv] = ku
+                    parent[v] = u
                     nxt.append(v)
         frontier = nxt

@@ -79,6 +79,7 @@ class EmbeddedStore:
         self._rw = RWLock()
         self._writer = threading.Lock()
         self._closed = False
+        self._revision = 0  # see revision()
         # The in-memory database is one shared connection: reads serialize too.
         self._read: Any = self._rw.write if self._memory else self._rw.read
         with self._sql_errors():
@@ -150,6 +151,9 @@ class EmbeddedStore:
                     # Never serve an index that disagrees with what is committed.
                     self._index, self._position = self._load()
                     raise
+                finally:
+                    # Bumped while readers are still shut out, after the commit.
+                    self._revision += 1
                 if log_position is not None:
                     self._position = log_position
         return ApplyResult(nodes_written, edges_written, p.tombstones_written)
@@ -246,7 +250,7 @@ class EmbeddedStore:
             index = self._index
             starts = self._ids(spec.starts)
             if spec.as_of is None:
-                depth, parent, truncated = index.bfs(
+                return index.bfs(
                     [s for s in starts if index.alive[s]],
                     upstream=upstream,
                     mask=edge_mask(edge_kinds),
@@ -254,7 +258,6 @@ class EmbeddedStore:
                     max_depth=spec.max_depth,
                     limit=spec.limit,
                 )
-                return Traversal(depth, parent, truncated)
             with self._engine.connect() as conn:
                 ids, parent_ids, truncated = sql.bfs_as_of(
                     conn,
@@ -317,6 +320,13 @@ class EmbeddedStore:
         """The event log position applied so far (0 when empty)."""
         self._check_open()
         return self._position
+
+    def revision(self) -> int:
+        """A counter bumped by every ``apply`` (this process is the file's only writer).
+
+        Answers read while it holds one value are the same answers; caches key on it.
+        """
+        return self._revision
 
     def check_health(self) -> None:
         self._check_open()
