@@ -162,9 +162,7 @@ def lineage(
     keys = traversal.nodes
     nodes_by_key = store.get_nodes(keys, as_of=as_of)
     kinds = frozenset(edge_kinds) if edge_kinds is not None else LINEAGE_EDGE_KINDS
-    inside = set(keys)
-    out_edges = store.get_edges(keys, direction=Direction.DOWNSTREAM, edge_kinds=kinds, as_of=as_of)
-    edges = [e for e in out_edges if e.dst in inside]
+    edges = store.edges_among(keys, edge_kinds=kinds, as_of=as_of)
     return LineageResult(
         nodes=[nodes_by_key[k] for k in keys if k in nodes_by_key],
         edges=edges,

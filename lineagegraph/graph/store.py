@@ -297,6 +297,18 @@ class GraphStore(Protocol):
         (UPSTREAM) or both, of the given kinds (default: all kinds)."""
         ...
 
+    def edges_among(
+        self,
+        keys: Collection[NodeKey],
+        *,
+        edge_kinds: Collection[EdgeKind] = LINEAGE_EDGE_KINDS,
+        as_of: datetime | None = None,
+    ) -> list[Edge]:
+        """Every edge of the given kinds, alive now (or at ``as_of``), whose two
+        ends are both among ``keys``: the edges of a lineage picture. A store
+        without a better way returns :func:`edges_among_by_reading`."""
+        ...
+
     def traverse(self, spec: TraversalSpec) -> Traversal:
         """Breadth-first expansion by frontier (see :class:`TraversalSpec`)."""
         ...
@@ -316,14 +328,17 @@ class GraphStore(Protocol):
     def close(self) -> None: ...
 
 
-def edges_among(
+def edges_among_by_reading(
     store: GraphStore,
-    keys: Sequence[NodeKey],
+    keys: Collection[NodeKey],
     *,
     edge_kinds: Collection[EdgeKind] = LINEAGE_EDGE_KINDS,
     as_of: datetime | None = None,
 ) -> list[Edge]:
-    """Every edge of the given kinds whose two ends are both in ``keys``."""
+    """``GraphStore.edges_among`` from ``get_edges``: every edge leaving ``keys``
+    is read, and those that end outside are dropped."""
+    if not edge_kinds:
+        return []
     inside = set(keys)
     return [
         e

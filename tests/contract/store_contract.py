@@ -531,6 +531,36 @@ class StoreContract:
         assert (edge.source, edge.event_id) == ("test", "pipeline")
         assert pipeline.get_edges([ds("unknown")]) == []
 
+    def test_edges_among(self, pipeline: GraphStore) -> None:
+        def among(keys: list[NodeKey], **kw: Any) -> list[tuple[NodeKey, EdgeKind, NodeKey]]:
+            return [(e.src, e.kind, e.dst) for e in pipeline.edges_among(keys, **kw)]
+
+        inside = [PIPE.raw, PIPE.run1, PIPE.job1, PIPE.clean, PIPE.field]
+        lineage = {
+            (PIPE.raw, E.CONSUMED, PIPE.run1), (PIPE.run1, E.PRODUCED, PIPE.clean),
+            (PIPE.raw, E.CONSUMED, PIPE.job1), (PIPE.job1, E.PRODUCED, PIPE.clean),
+        }  # fmt: skip
+        found = among(inside)
+        assert set(found) == lineage and len(found) == len(lineage)
+        # the same edges, with their facts, as get_edges gives them
+        full = {(e.src, e.kind, e.dst): e for e in pipeline.get_edges(inside)}
+        assert all(full[(e.src, e.kind, e.dst)] == e for e in pipeline.edges_among(inside))
+        structural = {(PIPE.run1, E.INSTANCE_OF, PIPE.job1), (PIPE.clean, E.HAS_FIELD, PIPE.field)}
+        assert set(among(inside, edge_kinds=set(E))) == lineage | structural
+        assert set(among(inside, edge_kinds={E.PRODUCED})) == {
+            (PIPE.run1, E.PRODUCED, PIPE.clean), (PIPE.job1, E.PRODUCED, PIPE.clean),
+        }  # fmt: skip
+        assert among(inside, edge_kinds=set()) == []
+        assert among([PIPE.raw, PIPE.features, ds("unknown")]) == []
+        # a deleted end takes its edges out now, not in the past
+        cs = ChangeSet()
+        cs.node_tombstones.append(NodeTombstone(PIPE.run1, at(5), prov("drop")))
+        pipeline.apply(cs)
+        assert set(among(inside)) == lineage - {
+            (PIPE.raw, E.CONSUMED, PIPE.run1), (PIPE.run1, E.PRODUCED, PIPE.clean),
+        }  # fmt: skip
+        assert set(among(inside, as_of=at(1))) == lineage
+
     def test_edge_props_merge(self, pipeline: GraphStore) -> None:
         cs = ChangeSet()
         cs.edge(PIPE.raw, E.CONSUMED, PIPE.run1, at(2), prov("e2"), {"rows": 5, "mode": "full"})

@@ -56,7 +56,7 @@ from lineagegraph.graph.cypher.dialect import (
     SCHEMA,
 )
 from lineagegraph.graph.keys import NodeKey, parse_key
-from lineagegraph.graph.kinds import EdgeKind
+from lineagegraph.graph.kinds import LINEAGE_EDGE_KINDS, EdgeKind
 from lineagegraph.graph.records import from_us, to_us
 from lineagegraph.graph.search import check_query, decode_cursor, encode_cursor
 from lineagegraph.graph.store import (
@@ -70,6 +70,7 @@ from lineagegraph.graph.store import (
     Traversal,
     TraversalSpec,
     check_traversal_spec,
+    edges_among_by_reading,
 )
 
 log = logging.getLogger(__name__)
@@ -295,6 +296,16 @@ class CypherStore:
                 continue
             found[(row[0], kind.value, row[2])] = _edge(row, kind)
         return [found[k] for k in sorted(found)]
+
+    def edges_among(
+        self,
+        keys: Collection[NodeKey],
+        *,
+        edge_kinds: Collection[EdgeKind] = LINEAGE_EDGE_KINDS,
+        as_of: datetime | None = None,
+    ) -> list[Edge]:
+        """Edges with both ends among ``keys`` (see ``GraphStore.edges_among``)."""
+        return edges_among_by_reading(self, keys, edge_kinds=edge_kinds, as_of=as_of)
 
     def traverse(self, spec: TraversalSpec) -> Traversal:
         """Breadth-first expansion, one query per hop over the frontier (see the module)."""

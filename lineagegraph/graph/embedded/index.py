@@ -44,6 +44,8 @@ STRUCTURAL_MASK = sum(EDGE_BIT.values()) - LINEAGE_MASK
 _NODE_KIND_BY_VALUE: dict[str, NodeKind] = {k.value: k for k in NodeKind}
 EDGE_KIND_BY_VALUE: dict[str, EdgeKind] = {k.value: k for k in EdgeKind}
 
+_KIND_VALUE_OF_BIT: dict[int, str] = {EDGE_BIT[k]: k.value for k in EdgeKind}
+
 Adjacency = dict[int, dict[int, dict[str, int]]]
 
 
@@ -315,6 +317,27 @@ class GraphIndex:
         for i in range(len(EDGE_KINDS)):
             if mask & (1 << i):
                 self.edge_counts[i] += delta
+
+    def pairs_among(self, ids: Sequence[int], mask: int) -> list[tuple[int, int, str]]:
+        """``(src, dst, kind value)`` of the current edges of the kinds in ``mask``
+        with both ends among ``ids``."""
+        inside = set(ids)
+        out: list[tuple[int, int, str]] = []
+        for g, part in ((self.lineage, LINEAGE_MASK), (self.structure, STRUCTURAL_MASK)):
+            wanted = mask & part
+            if not wanted:
+                continue
+            succ = g.succ
+            for u in ids:
+                for v, data in succ.get(u, _NO_NEIGHBOURS).items():
+                    if v not in inside:
+                        continue
+                    bits = data["k"] & wanted
+                    while bits:
+                        bit = bits & -bits
+                        out.append((u, v, _KIND_VALUE_OF_BIT[bit]))
+                        bits ^= bit
+        return out
 
     # ---- traversal ----------------------------------------------------------
     def bfs(

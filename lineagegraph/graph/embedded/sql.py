@@ -257,6 +257,13 @@ _EDGES_BY_END = {
 }
 
 
+# The (src, dst, kind) unique index finds each edge of a list of triples.
+_EDGES_BY_TRIPLE_NOW = (
+    _EDGE_COLUMNS + " ON x.src = j.value ->> 0 AND x.dst = j.value ->> 1 AND x.kind = j.value ->> 2"
+    " WHERE x.deleted_at IS NULL"
+)
+
+
 def _fetch(conn: sa.Connection, statement: str, params: tuple[Any, ...]) -> list[Any]:
     cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -283,6 +290,11 @@ def node_rows(
     n = NODE.c
     stmt = sa.select(n.id, *(n[c] for c in STATE)).where(json_ids(n.id, ids))
     return list(conn.execute(stmt.where(alive_at(NODE, as_of))))
+
+
+def current_edge_rows(conn: sa.Connection, triples: list[tuple[int, int, str]]) -> list[Any]:
+    """``(id, src, kind, dst, *STATE)`` of the undeleted edges ``(src, dst, kind value)``."""
+    return _fetch(conn, _EDGES_BY_TRIPLE_NOW, (_json(triples),))
 
 
 def edge_rows(

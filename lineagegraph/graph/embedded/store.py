@@ -41,7 +41,7 @@ from lineagegraph.graph.embedded.index import (
 from lineagegraph.graph.embedded.search import search_statement
 from lineagegraph.graph.embedded.tables import METADATA
 from lineagegraph.graph.keys import NodeKey
-from lineagegraph.graph.kinds import EdgeKind, NodeKind
+from lineagegraph.graph.kinds import LINEAGE_EDGE_KINDS, EdgeKind, NodeKind
 from lineagegraph.graph.records import from_us, loads, to_us
 from lineagegraph.graph.search import check_query, encode_cursor
 from lineagegraph.graph.store import (
@@ -55,6 +55,7 @@ from lineagegraph.graph.store import (
     Traversal,
     TraversalSpec,
     check_traversal_spec,
+    edges_among_by_reading,
 )
 
 _K = TypeVar("_K", EdgeKind, NodeKind)
@@ -211,25 +212,36 @@ class EmbeddedStore:
                     found.update((r[0], r) for r in rows)
             alive = self._index.alive
             current = as_of is None and not include_deleted
-            out: list[Edge] = []
-            for eid in sorted(found):
-                _, src, kind, dst, props, first, last, deleted, source, event_id = found[eid]
-                if current and not (alive[src] and alive[dst]):
-                    continue
-                out.append(
-                    Edge(
-                        self._key(src),
-                        EDGE_KIND_BY_VALUE[kind],
-                        self._key(dst),
-                        loads(props),
-                        from_us(first),
-                        from_us(last),
-                        from_us(deleted) if deleted is not None else None,
-                        source,
-                        event_id,
-                    )
-                )
-            return out
+            return [
+                self._to_edge(r)
+                for r in (found[eid] for eid in sorted(found))
+                if not current or (alive[r[1]] and alive[r[3]])
+            ]
+
+    def edges_among(
+        self,
+        keys: Collection[NodeKey],
+        *,
+        edge_kinds: Collection[EdgeKind] = LINEAGE_EDGE_KINDS,
+        as_of: datetime | None = None,
+    ) -> list[Edge]:
+        """Edges with both ends among ``keys`` (see ``GraphStore.edges_among``).
+
+        Now, the index names the edges and SQLite is asked for those alone
+        (not for every edge leaving the set); at ``as_of``, from history.
+        """
+        self._check_open()
+        kinds = _kinds(edge_kinds, EdgeKind, "edge_kinds")
+        if as_of is not None:
+            return edges_among_by_reading(self, keys, edge_kinds=kinds, as_of=as_of)
+        with self._read(), self._sql_errors():
+            triples = self._index.pairs_among(self._ids(keys), edge_mask(kinds))
+            if not triples:
+                return []
+            with self._engine.connect() as conn:
+                rows = sql.current_edge_rows(conn, triples)
+            rows.sort()  # by edge id, as get_edges
+            return list(map(self._to_edge, rows))
 
     def traverse(self, spec: TraversalSpec) -> Traversal:
         """Breadth-first expansion by frontier (see ``TraversalSpec``).
@@ -292,6 +304,22 @@ class EmbeddedStore:
         end = nodes[-1].key if nodes else None
         return SearchPage(
             nodes, encode_cursor(end.name, str(end)) if end is not None else None, has_next
+        )
+
+    def _to_edge(self, row: Any) -> Edge:
+        """From ``(id, src, kind, dst, props, first_seen, last_seen, deleted_at, source,
+        event_id)``."""
+        _, src, kind, dst, props, first, last, deleted, source, event_id = row
+        return Edge(
+            self._key(src),
+            EDGE_KIND_BY_VALUE[kind],
+            self._key(dst),
+            loads(props),
+            from_us(first),
+            from_us(last),
+            from_us(deleted) if deleted is not None else None,
+            source,
+            event_id,
         )
 
     def _to_node(self, row: Any) -> Node:
