@@ -248,6 +248,15 @@ _VIEWS = (
 )
 
 
+def _records(store: EmbeddedStore) -> object:
+    """The current nodes and edges as the store reads them (through its cache)."""
+    nodes = store.get_nodes(_ALL_NODES)
+    return (
+        [nodes.get(k) for k in _ALL_NODES],
+        sorted(store.edges_among(_ALL_NODES, edge_kinds=set(EdgeKind)), key=repr),
+    )
+
+
 def _closures_agree(store: EmbeddedStore, keys: list[NodeKey]) -> None:
     """Whole closures (the store's C mirrors) equal the Python walk's (forced by
     a limit no graph here reaches), and every parent is one hop nearer a start
@@ -287,6 +296,7 @@ def test_index_matches_sqlite_after_any_history(
             else:
                 cs.node(target, at(hours), P)
         live.apply(cs)
+        _records(live)  # fills the record cache: a later apply must not leave it stale
     everything = _ALL_NODES
     _closures_agree(live, everything)
 
@@ -294,6 +304,7 @@ def test_index_matches_sqlite_after_any_history(
         return (
             store.stats(),
             [store.traverse(TraversalSpec((k,), d)).depth for k in everything for d in _DIRS],
+            _records(store),
         )
 
     history = [
@@ -338,3 +349,35 @@ def _chain(n: int) -> ChangeSet:
         cs.edge(ds("root"), EdgeKind.CONSUMED, run, T0, P)
         cs.edge(run, EdgeKind.PRODUCED, out, T0, P)
     return cs
+
+
+def test_reads_after_a_write_never_come_from_a_stale_cache(tmp_path: Path) -> None:
+    """Nodes and edges read once are cached; every later write of them shows."""
+    store = EmbeddedStore(tmp_path / "cache.db")
+    try:
+        a, r = ds("a"), NodeKey.run("r")
+        cs = ChangeSet()
+        cs.node(a, at(0), P, {"v": 1})
+        cs.node(r, at(0), P)
+        cs.edge(a, EdgeKind.CONSUMED, r, at(0), P, {"rows": 1})
+        store.apply(cs)
+        assert store.get_nodes([a])[a].props == {"v": 1}
+        (edge,) = store.edges_among([a, r])
+        assert (edge.props, edge.last_seen) == ({"rows": 1}, at(0))
+        cs = ChangeSet()
+        cs.node(a, at(1), P, {"v": 2})
+        cs.edge(a, EdgeKind.CONSUMED, r, at(2), P, {"rows": 2})
+        store.apply(cs)
+        assert store.get_nodes([a])[a].props == {"v": 2}
+        (edge,) = store.edges_among([a, r])
+        assert (edge.props, edge.last_seen) == ({"rows": 2}, at(2))
+        store.apply(ChangeSet(node_tombstones=[NodeTombstone(r, at(3), P)]))
+        assert store.get_nodes([r]) == {} and store.edges_among([a, r]) == []
+        store.apply(ChangeSet(nodes=[], edges=[]))  # an empty apply changes nothing
+        cs = ChangeSet()
+        cs.node(r, at(4), P)
+        store.apply(cs)
+        (edge,) = store.edges_among([a, r])  # the edge comes back with its own facts
+        assert edge.last_seen == at(2) and store.get_nodes([r])[r].deleted_at is None
+    finally:
+        store.close()

@@ -38,6 +38,7 @@ from lineagegraph.graph.embedded.index import (
     RWLock,
     edge_mask,
 )
+from lineagegraph.graph.embedded.records_cache import RecordCache
 from lineagegraph.graph.embedded.search import search_statement
 from lineagegraph.graph.embedded.tables import METADATA
 from lineagegraph.graph.keys import NodeKey
@@ -83,6 +84,7 @@ class EmbeddedStore:
         self._revision = 0  # see revision()
         # The in-memory database is one shared connection: reads serialize too.
         self._read: Any = self._rw.write if self._memory else self._rw.read
+        self._records = RecordCache()
         with self._sql_errors():
             METADATA.create_all(self._engine)
             with self._engine.begin() as conn:
@@ -148,8 +150,13 @@ class EmbeddedStore:
                 try:
                     update_index(self._index, p, conn)
                     conn.rollback()  # end the read transaction a revival's query began
+                    self._records.nodes.drop(r.id for r in p.nodes.values() if r.dirty)
+                    self._records.edges.drop(
+                        (src, dst, kind.value) for (src, kind, dst), r in p.edges.items() if r.dirty
+                    )
                 except BaseException:
-                    # Never serve an index that disagrees with what is committed.
+                    # Never serve an index (or a record) that disagrees with what is committed.
+                    self._records.clear()
                     self._index, self._position = self._load()
                     raise
                 finally:
@@ -169,9 +176,20 @@ class EmbeddedStore:
             ids = self._ids(keys)
             if not ids:
                 return {}
-            with self._engine.connect() as conn:
-                rows = sql.node_rows(conn, ids, as_of=None if as_of is None else to_us(as_of))
-            return {node.key: node for node in map(self._to_node, rows)}
+            if as_of is not None:
+                with self._engine.connect() as conn:
+                    rows = sql.node_rows(conn, ids, as_of=to_us(as_of))
+                return {node.key: node for node in map(self._to_node, rows)}
+            alive = self._index.alive
+            get = self._records.nodes.entries.get
+            found = {i: get(i) for i in ids if alive[i]}
+            missing = [i for i, node in found.items() if node is None]
+            if missing:
+                with self._engine.connect() as conn:
+                    read = [(r[0], self._to_node(r)) for r in sql.node_rows(conn, missing)]
+                found.update(read)
+                self._records.nodes.put_many(read)
+            return {node.key: node for node in found.values() if node is not None}
 
     def get_edges(
         self,
@@ -235,13 +253,17 @@ class EmbeddedStore:
         if as_of is not None:
             return edges_among_by_reading(self, keys, edge_kinds=kinds, as_of=as_of)
         with self._read(), self._sql_errors():
-            triples = self._index.pairs_among(self._ids(keys), edge_mask(kinds))
-            if not triples:
-                return []
-            with self._engine.connect() as conn:
-                rows = sql.current_edge_rows(conn, triples)
-            rows.sort()  # by edge id, as get_edges
-            return list(map(self._to_edge, rows))
+            get = self._records.edges.entries.get
+            found = {t: get(t) for t in self._index.pairs_among(self._ids(keys), edge_mask(kinds))}
+            missing = [t for t, hit in found.items() if hit is None]
+            if missing:
+                with self._engine.connect() as conn:
+                    rows = sql.current_edge_rows(conn, missing)
+                read = [((r[1], r[3], r[2]), (r[0], self._to_edge(r))) for r in rows]
+                found.update(read)
+                self._records.edges.put_many(read)
+            hits = sorted(hit for hit in found.values() if hit is not None)  # by row id
+            return [edge for _, edge in hits]
 
     def traverse(self, spec: TraversalSpec) -> Traversal:
         """Breadth-first expansion by frontier (see ``TraversalSpec``).
