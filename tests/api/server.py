@@ -25,7 +25,7 @@ from fastapi import FastAPI
 
 from lineagegraph.graph.changeset import ChangeSet
 from lineagegraph.graph.keys import NodeKey
-from lineagegraph.graph.kinds import EdgeKind
+from lineagegraph.graph.kinds import LINEAGE_EDGE_KINDS, EdgeKind
 from lineagegraph.graph.store import (
     ApplyResult,
     Direction,
@@ -132,6 +132,16 @@ class CountingStore:
             as_of=as_of,
             include_deleted=include_deleted,
         )
+
+    def edges_among(
+        self,
+        keys: Collection[NodeKey],
+        *,
+        edge_kinds: Collection[EdgeKind] = LINEAGE_EDGE_KINDS,
+        as_of: datetime | None = None,
+    ) -> list[Edge]:
+        self.calls["edges_among"] += 1
+        return self.inner.edges_among(keys, edge_kinds=edge_kinds, as_of=as_of)
 
     def traverse(self, spec: TraversalSpec) -> Traversal:
         self.calls["traverse"] += 1
