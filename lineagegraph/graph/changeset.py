@@ -26,6 +26,7 @@ from typing import Any, TypeAlias
 from lineagegraph.errors import InvalidChangeSet
 from lineagegraph.graph.keys import NodeKey
 from lineagegraph.graph.kinds import EDGE_RULES, EdgeKind
+from lineagegraph.graph.records import canonical
 
 JSON: TypeAlias = Any  # a JSON-compatible value (dict, list, str, int, float, bool, None)
 
@@ -111,10 +112,16 @@ class ChangeSet:
 
     @classmethod
     def merge(cls, changesets: Iterable[ChangeSet]) -> ChangeSet:
+        """All entries of ``changesets`` in one ChangeSet (concatenated as they are)."""
         out = cls()
         for cs in changesets:
             out.extend(cs)
         return out
+
+    @classmethod
+    def coalesce(cls, changesets: Iterable[ChangeSet]) -> ChangeSet:
+        """One ChangeSet that applies exactly like all of ``changesets`` (see :func:`coalesce`)."""
+        return coalesce(changesets)
 
     def __len__(self) -> int:
         return (
@@ -192,12 +199,40 @@ _SCALARS = (str, int, float, bool, type(None))
 
 
 def _check_props(props: Mapping[str, JSON], where: str) -> None:
+    if type(props) is dict and _plain_json(props):
+        return  # the common case, checked without building paths
     if not isinstance(props, Mapping):
         raise InvalidChangeSet("props must be a mapping", path=where)
     for k, v in props.items():
         if not isinstance(k, str):
             raise InvalidChangeSet(f"property names are strings, got {k!r}", path=where)
         _check_json(v, f"{where}.{k}")
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
+def _plain_json(v: dict[str, JSON]) -> bool:
+    """True when ``v`` is made of plain JSON types only (exact types, no NaN): the
+    fast check of :func:`_check_props`. False sends it to the full check, which
+    accepts subclasses too and names the first bad value."""
+    for k, x in v.items():
+        if type(k) is not str:
+            return False
+        if type(x) not in _PLAIN and not _plain_value(x):
+            return False
+    return True
+
+
+def _plain_value(x: JSON) -> bool:
+    t = type(x)
+    if t is dict:
+        return _plain_json(x)
+    if t is list:
+        return all(type(item) in _PLAIN or _plain_value(item) for item in x)
+    if t is float:
+        return bool(x == x)  # NaN has no JSON form
+    return t in _PLAIN
 
 
 def _check_json(v: JSON, where: str) -> None:
@@ -216,6 +251,156 @@ def _check_json(v: JSON, where: str) -> None:
             _check_json(item, f"{where}.{k}")
         return
     raise InvalidChangeSet(f"{type(v).__name__} is not a JSON value", path=where)
+
+
+# ---- coalescing --------------------------------------------------------------------
+
+EdgeIdent: TypeAlias = tuple[NodeKey, EdgeKind, NodeKey]
+
+
+def coalesce(changesets: Iterable[ChangeSet]) -> ChangeSet:
+    """Fold ChangeSets into one that any store applies to exactly the same state.
+
+    Every merge rule of a store is a commutative fold (``lineagegraph/graph/records.py``):
+    ``first_seen`` is the min of the event times, ``last_seen`` and provenance the max
+    of ``(event time, source, event id)``, each property the max of ``(event time,
+    canonical JSON)``, a tombstone the max event time. So, for each node (and edge)
+    upserted more than once, the result keeps only:
+
+    * the upsert that wins provenance, carrying every property whose winning write is
+      at its event time (writes tied at that time folded with the canonical tie-break);
+    * one upsert per earlier event time at which some other property's winning write
+      happened, with those properties (and the provenance of a write at that time);
+    * an upsert without properties at the earliest event time (``first_seen``), unless
+      one of the above is at that time.
+
+    Writes that win nothing are left out, and a node's (edge's) tombstones become
+    the latest one. Every entry kept (time, provenance) is one of the inputs', so
+    applying the result, against any stored state and in any order with anything
+    else, gives what applying every input gives; it just costs the distinct facts
+    instead of every repetition (a batch of events re-upserting the same datasets,
+    jobs and columns). The result is unvalidated like its inputs: the store
+    validates what it applies. An input a fold cannot read (an unhashable key, a
+    naive event time, props that are not a mapping) makes this a plain
+    :meth:`ChangeSet.merge`, so the store names the bad entry.
+    """
+    sets = list(changesets)
+    try:
+        return _coalesce(sets)
+    except (TypeError, AttributeError):  # not comparable, not hashable, props not a mapping
+        return ChangeSet.merge(sets)
+
+
+def _coalesce(sets: list[ChangeSet]) -> ChangeSet:
+    nodes: dict[NodeKey, list[NodeUpsert]] = {}
+    edges: dict[EdgeIdent, list[EdgeUpsert]] = {}
+    node_tombs: dict[NodeKey, NodeTombstone] = {}
+    edge_tombs: dict[EdgeIdent, EdgeTombstone] = {}
+    for cs in sets:
+        for n in cs.nodes:
+            group = nodes.get(n.key)
+            if group is None:
+                nodes[n.key] = [n]
+            else:
+                group.append(n)
+        for e in cs.edges:
+            ident = (e.src, e.kind, e.dst)
+            egroup = edges.get(ident)
+            if egroup is None:
+                edges[ident] = [e]
+            else:
+                egroup.append(e)
+        for tomb in cs.node_tombstones:
+            seen = node_tombs.get(tomb.key)
+            if seen is None or tomb.event_time > seen.event_time:
+                node_tombs[tomb.key] = tomb
+        for te in cs.edge_tombstones:
+            ident = (te.src, te.kind, te.dst)
+            eseen = edge_tombs.get(ident)
+            if eseen is None or te.event_time > eseen.event_time:
+                edge_tombs[ident] = te
+    out = ChangeSet(node_tombstones=list(node_tombs.values()))
+    out.edge_tombstones = list(edge_tombs.values())
+    out_nodes = out.nodes
+    for group in nodes.values():
+        if len(group) == 1:
+            out_nodes.append(group[0])
+            continue
+        key = group[0].key
+        for t, prov, props in _fold(group):
+            out_nodes.append(NodeUpsert(key, t, prov, props))
+    out_edges = out.edges
+    for (src, kind, dst), egroup in edges.items():
+        if len(egroup) == 1:
+            out_edges.append(egroup[0])
+            continue
+        for t, prov, props in _fold(egroup):
+            out_edges.append(EdgeUpsert(src, kind, dst, t, prov, props))
+    return out
+
+
+_ABSENT = object()
+
+
+def _fold(
+    group: list[NodeUpsert] | list[EdgeUpsert],
+) -> list[tuple[datetime, Provenance, dict[str, JSON]]]:
+    """The upserts of one node (edge) folded: ``(event time, provenance, props)`` each."""
+    last = first = group[0]
+    lt = ft = last.event_time
+    lp = last.provenance
+    for u in group:
+        t = u.event_time
+        if t < ft:
+            first, ft = u, t
+        if t > lt or (
+            t == lt and (u.provenance.source, u.provenance.event_id) > (lp.source, lp.event_id)
+        ):
+            last, lt, lp = u, t, u.provenance
+    # the properties written at the latest time win over any written earlier
+    top = dict(last.props)
+    earlier: list[NodeUpsert | EdgeUpsert] = []
+    for u in group:
+        if u is last or not u.props:
+            continue
+        if u.event_time != lt:
+            earlier.append(u)
+            continue
+        for name, value in u.props.items():
+            current = top.get(name, _ABSENT)
+            if current is _ABSENT or (
+                value is not current and canonical(value) > canonical(current)
+            ):
+                top[name] = value
+    out = [(lt, lp, top)]
+    # a property never written at the latest time: its own latest write wins
+    winners: dict[str, tuple[datetime, JSON, Provenance]] = {}
+    for u in earlier:
+        props = u.props
+        if props.keys() <= top.keys():
+            continue
+        t = u.event_time
+        for name, value in props.items():
+            if name in top:
+                continue
+            w = winners.get(name)
+            if (
+                w is None
+                or t > w[0]
+                or (t == w[0] and value is not w[1] and canonical(value) > canonical(w[1]))
+            ):
+                winners[name] = (t, value, u.provenance)
+    at: dict[datetime, tuple[Provenance, dict[str, JSON]]] = {}
+    for name, (t, value, prov) in winners.items():
+        entry = at.get(t)
+        if entry is None:
+            at[t] = (prov, {name: value})
+        else:
+            entry[1][name] = value
+    out.extend((t, prov, props) for t, (prov, props) in at.items())
+    if ft != lt and ft not in at:
+        out.append((ft, first.provenance, {}))
+    return out
 
 
 # ---- JSON form (for the "changeset" source of the event log and the API) --------

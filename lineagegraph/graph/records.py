@@ -70,9 +70,10 @@ class Record:
     def create(
         cls, id_: int, t: int, source: str, event_id: str, props: Mapping[str, Any]
     ) -> Record:
-        rec = cls(id_, {}, {}, t, t, None, source, event_id, new=True, dirty=True)
-        rec.merge_props(t, props)
-        return rec
+        # merge_props into nothing: every property is set, a None one removed
+        values = {name: value for name, value in props.items() if value is not None}
+        clock = dict.fromkeys(props, t)
+        return cls(id_, values, clock, t, t, None, source, event_id, new=True, dirty=True)
 
     @classmethod
     def from_row(cls, row: Any) -> Record:

@@ -68,11 +68,14 @@ class LogInput:
     source: str
     payload: Any
     idempotency_key: str | None = None
+    #: the payload's canonical JSON (:func:`canonical_json`) when the caller has it already
+    text: bytes | None = None
 
     def key(self) -> str:
         if self.idempotency_key:
             return self.idempotency_key
-        return hashlib.sha256(canonical_json(self.payload)).hexdigest()
+        text = self.text if self.text is not None else canonical_json(self.payload)
+        return hashlib.sha256(text).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +137,20 @@ class EventLog:
     def __init__(self, url: str, *, engine: Engine | None = None) -> None:
         self.url = url
         self.engine = engine or make_engine(url)
-        self._table = EventRecord.__table__  # type: ignore[attr-defined]
+        self._table = t = EventRecord.__table__  # type: ignore[attr-defined]
         self._errors = ProjectionErrorRecord.__table__  # type: ignore[attr-defined]
+        # the statements of every append and projection, built once
+        self._read = (
+            sa.select(t)
+            .where(t.c.seq > sa.bindparam("after"), t.c.status == ACCEPTED)
+            .order_by(t.c.seq)
+            .limit(sa.bindparam("limit"))
+        )
+        self._known = sa.select(t.c.source, t.c.idempotency_key, t.c.seq).where(
+            t.c.source == sa.bindparam("source"),
+            t.c.idempotency_key.in_(sa.bindparam("keys", expanding=True)),
+        )
+        self._insert = t.insert().returning(t.c.seq, sort_by_parameter_order=True)
         self.migrate()
 
     def migrate(self) -> None:
@@ -171,7 +186,8 @@ class EventLog:
         now = datetime.now(UTC)
         keyed: list[tuple[LogInput, str, bytes]] = []
         for inp in inputs:
-            text = canonical_json(inp.payload)  # once: it is both the payload and the hash
+            # once: it is both the payload and the hash
+            text = inp.text if inp.text is not None else canonical_json(inp.payload)
             key = inp.idempotency_key or hashlib.sha256(text).hexdigest()
             keyed.append((inp, key, text))
         # each result: (position already logged, None) or (None, index of the row written)
@@ -203,10 +219,7 @@ class EventLog:
                 seqs: list[int] = []
                 if rows:
                     # one statement for the batch (executemany with RETURNING, in order)
-                    stmt = self._table.insert().returning(
-                        self._table.c.seq, sort_by_parameter_order=True
-                    )
-                    seqs = [int(seq) for seq in conn.execute(stmt, rows).scalars()]
+                    seqs = [int(seq) for seq in conn.execute(self._insert, rows).scalars()]
         except OperationalError as exc:
             raise BackendUnavailable(f"event log database unavailable: {exc.orig}") from exc
         results: list[Appended] = []
@@ -224,19 +237,14 @@ class EventLog:
     def _existing(
         self, conn: sa.Connection, keyed: list[tuple[LogInput, str]]
     ) -> dict[tuple[str, str], int]:
-        t = self._table
         out: dict[tuple[str, str], int] = {}
         by_source: dict[str, list[str]] = {}
         for inp, key in keyed:
             by_source.setdefault(inp.source, []).append(key)
         for source, keys in by_source.items():
             for i in range(0, len(keys), 500):
-                rows = conn.execute(
-                    sa.select(t.c.source, t.c.idempotency_key, t.c.seq).where(
-                        t.c.source == source, t.c.idempotency_key.in_(keys[i : i + 500])
-                    )
-                )
-                out.update({(r.source, r.idempotency_key): r.seq for r in rows})
+                rows = conn.execute(self._known, {"source": source, "keys": keys[i : i + 500]})
+                out.update({(src, key): seq for src, key, seq in rows})
         return out
 
     def reject(self, source: str, raw: str | bytes, error: str) -> int:
@@ -283,14 +291,8 @@ class EventLog:
 
     def read(self, after: int = 0, limit: int = 500) -> list[LoggedEvent]:
         """Accepted inputs after position ``after``, in log order."""
-        t = self._table
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(t)
-                .where(t.c.seq > after, t.c.status == ACCEPTED)
-                .order_by(t.c.seq)
-                .limit(limit)
-            ).all()
+            rows = conn.execute(self._read, {"after": after, "limit": limit}).all()
         return [
             LoggedEvent(
                 seq=r.seq,

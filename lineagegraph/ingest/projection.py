@@ -3,8 +3,11 @@
 The store records the log position it has applied (in the same transaction as
 the changes), so projection resumes where it stopped and a fresh store
 replays from position 0. A batch of inputs is mapped and applied as one
-ChangeSet; if the store rejects the batch, inputs are applied one by one so
-that a single bad input lands in the dead letters and the rest go through.
+ChangeSet, coalesced (:func:`~lineagegraph.graph.changeset.coalesce`: the
+upserts of one node or edge by many inputs are folded by the store's own merge
+rules, so the store applies each distinct fact once and ends in the same state);
+if the store rejects the batch, inputs are applied one by one so that a single
+bad input lands in the dead letters and the rest go through.
 """
 
 from __future__ import annotations
@@ -24,6 +27,23 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class Premapped:
+    """Inputs of one source mapped before they were logged, as one (coalesced) ChangeSet.
+
+    The ingest path that validated and mapped them anyway (in a worker process,
+    see :mod:`lineagegraph.ingest.openlineage.ingest`) hands the result to
+    projection, which uses it instead of mapping again when, and only when,
+    the batch it reads from the log is exactly these inputs (by idempotency
+    key). The ChangeSet may also hold inputs that were logged before
+    (duplicates): applying facts twice changes nothing.
+    """
+
+    source: str
+    keys: frozenset[str]
+    changes: ChangeSet
+
+
+@dataclass(frozen=True, slots=True)
 class ProjectionReport:
     projected: int  # inputs applied
     failed: int  # inputs recorded as projection errors
@@ -40,23 +60,35 @@ class Projector:
         self.name = name
         self._lock = threading.Lock()
 
-    def run_once(self) -> ProjectionReport:
-        """Project the next batch after the store's position (at most ``batch`` inputs)."""
+    def run_once(
+        self, batch: int | None = None, premapped: Premapped | None = None
+    ) -> ProjectionReport:
+        """Project the next batch after the store's position (at most ``batch`` inputs,
+        by default the projector's); ``premapped``: see :class:`Premapped`."""
         with self._lock:
             position = self.store.log_position()
-            events = self.log.read(position, self.batch)
+            events = self.log.read(position, batch or self.batch)
             if not events:
                 return ProjectionReport(0, 0, position)
+            if premapped is not None and _covers(premapped, events):
+                return self._project_premapped(events, premapped)
             return self._project(events)
 
-    def catch_up(self) -> ProjectionReport:
-        """Project until the store has applied everything in the log."""
+    def catch_up(
+        self, batch: int | None = None, premapped: Premapped | None = None
+    ) -> ProjectionReport:
+        """Project until the store has applied everything in the log (``batch`` inputs
+        at a time, by default the projector's); ``premapped``: see :class:`Premapped`."""
         projected = failed = 0
+        limit = batch or self.batch
         while True:
-            report = self.run_once()
+            report = self.run_once(batch, premapped)
+            premapped = None
             projected += report.projected
             failed += report.failed
-            if report.projected + report.failed == 0:
+            if report.projected + report.failed < limit:
+                # a short batch was the end of the log when it was read: caught up (what
+                # was logged since is projected by its own submitter, or the worker)
                 return ProjectionReport(projected, failed, report.position)
 
     def lag(self) -> int:
@@ -79,7 +111,8 @@ class Projector:
         # position moves with the reconciler's changes: a crash in between projects the
         # batch again (idempotent) instead of skipping the reconciliation.
         followups = self._followups(mapped)
-        merged = ChangeSet.merge(cs for _, cs in mapped if cs is not None)
+        # one ChangeSet for the batch, each repeated fact folded once (ChangeSet.coalesce)
+        merged = ChangeSet.coalesce(cs for _, cs in mapped if cs is not None)
         try:
             self.store.apply(merged, log_position=None if followups else last)
             if followups:
@@ -105,6 +138,20 @@ class Projector:
         if followups:
             self._reconcile(followups, last)
         return ProjectionReport(projected, failed, last)
+
+    def _project_premapped(
+        self, events: list[LoggedEvent], premapped: Premapped
+    ) -> ProjectionReport:
+        last = events[-1].seq
+        reconcile = reconciler_for(premapped.source)
+        followups = {premapped.source: (reconcile, events)} if reconcile is not None else {}
+        try:
+            self.store.apply(premapped.changes, log_position=None if followups else last)
+        except InvalidInput:
+            return self._project(events)  # map them here, and isolate the offending input
+        if followups:
+            self._reconcile(followups, last)
+        return ProjectionReport(len(events), 0, last)
 
     @staticmethod
     def _followups(
@@ -141,6 +188,14 @@ class Projector:
     def _fail(self, ev: LoggedEvent, exc: Exception) -> None:
         log.warning("projection of input %s (%s) failed: %s", ev.seq, ev.source, exc)
         self.log.record_projection_error(ev.seq, self.name, str(exc))
+
+
+def _covers(premapped: Premapped, events: list[LoggedEvent]) -> bool:
+    """Whether ``events`` are exactly the inputs ``premapped`` was mapped from."""
+    keys = premapped.keys
+    return len(events) == len(keys) and all(
+        ev.source == premapped.source and ev.idempotency_key in keys for ev in events
+    )
 
 
 class ProjectionWorker:

@@ -16,12 +16,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lineagegraph.errors import BackendUnavailable
+from lineagegraph.graph.changeset import ChangeSet
 from lineagegraph.graph.store import GraphStore
 from lineagegraph.ingest.log import Appended, EventLog, LogInput
-from lineagegraph.ingest.projection import ProjectionWorker, Projector
+from lineagegraph.ingest.projection import Premapped, ProjectionWorker, Projector
 
 if TYPE_CHECKING:
     from lineagegraph.ingest.group_commit import GroupCommitter
+
+
+#: the most inputs inline projection takes in one batch after a big submit
+MAX_BATCH = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +77,36 @@ class IngestService:
             self.worker.notify()
             return SubmitResult(appended, False)
         try:
-            self.projector.catch_up()
+            # what was just logged in one projection batch (one coalesced ChangeSet)
+            self.projector.catch_up(min(max(self.projector.batch, len(inputs)), MAX_BATCH))
         except BackendUnavailable:
             # Accepted and durable all the same; projection catches up later.
+            return SubmitResult(appended, False)
+        return SubmitResult(appended, True)
+
+    def submit_mapped(
+        self,
+        source: str,
+        keys: Sequence[str],
+        texts: Sequence[bytes],
+        changes: ChangeSet | None,
+    ) -> SubmitResult:
+        """Like :meth:`submit` for inputs already validated, keyed, serialized (their
+        canonical JSON) and, unless ``changes`` is None, mapped into one ChangeSet:
+        inline projection then applies it instead of mapping them again (see
+        :class:`~lineagegraph.ingest.projection.Premapped`)."""
+        inputs = [LogInput(source, None, k, t) for k, t in zip(keys, texts, strict=True)]
+        appended = self.log.append(inputs)
+        if self.worker is not None:
+            self.worker.notify()
+            return SubmitResult(appended, False)
+        new = frozenset(k for k, a in zip(keys, appended, strict=True) if not a.duplicate)
+        premapped = Premapped(source, new, changes) if changes is not None and new else None
+        try:
+            self.projector.catch_up(
+                min(max(self.projector.batch, len(inputs)), MAX_BATCH), premapped
+            )
+        except BackendUnavailable:
             return SubmitResult(appended, False)
         return SubmitResult(appended, True)
 

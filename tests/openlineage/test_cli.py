@@ -86,3 +86,32 @@ def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "no such file" in result.output
+
+
+def test_a_long_file_goes_through_a_worker_process_with_the_same_outcome(tmp_path: Path) -> None:
+    """More than one batch: parsed, validated and mapped in a worker process (on a
+    machine with two cores or more), logged and projected here; nothing differs."""
+    from bench.bench_openlineage_ingest import make_events
+
+    events = make_events(300, seed=4, pipelines=4)
+    lines = [json.dumps(e) for e in events]
+    lines[77] = "{not json"
+    path = tmp_path / "events.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    outcomes = []
+    for batch in ("64", "1000"):  # several batches (a worker), one batch (this process)
+        data = tmp_path / f"data-{batch}"
+        result = CliRunner().invoke(
+            app, ["ingest", "openlineage", str(path), "--batch", batch, "--data-dir", str(data)]
+        )
+        assert result.exit_code == 1, result.output
+        assert re.search(r"accepted\W+299\b", result.output)
+        assert f"{path}:78" in result.output and "rule: json" in result.output
+        settings = Settings(data_dir=data)
+        store = open_store(settings.store_uri)
+        try:
+            stats = store.stats()  # (the log positions differ: the rejected line has one)
+            outcomes.append((stats.nodes_by_kind, stats.edges_by_kind))
+        finally:
+            store.close()
+    assert outcomes[0] == outcomes[1]

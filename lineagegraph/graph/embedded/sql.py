@@ -149,14 +149,24 @@ _NODE_INSERT, _NODE_UPDATE = _statements(
 _EDGE_INSERT, _EDGE_UPDATE = _statements(EDGE, ("id", "src", "kind", "dst"))
 
 
+def _records_by_id(table: sa.Table) -> sa.TextClause:
+    """Rows by id, the ids one JSON array (built once: every apply runs it)."""
+    cols = "x.id, x.props, x.clock, x.first_seen, x.last_seen, x.tomb_at, x.source, x.event_id"
+    if table is EDGE:
+        cols += ", x.src, x.kind, x.dst"
+    return sa.text(
+        f"SELECT {cols} FROM json_each(:ids) AS j JOIN {table.name} AS x ON x.id = j.value"  # noqa: S608 - constant names
+    )
+
+
+_RECORDS_BY_ID = {NODE.name: _records_by_id(NODE), EDGE.name: _records_by_id(EDGE)}
+
+
 def record_rows(conn: sa.Connection, table: sa.Table, ids: Collection[int]) -> list[Any]:
     """The merge state of rows by id: ``(id, props, clock, first_seen, last_seen,
     tomb_at, source, event_id)``, then ``src, kind, dst`` for edges."""
-    c = table.c
-    cols = [c.id, c.props, c.clock, c.first_seen, c.last_seen, c.tomb_at, c.source, c.event_id]
-    if table is EDGE:
-        cols += [c.src, c.kind, c.dst]
-    return list(conn.execute(sa.select(*cols).where(json_ids(c.id, ids))))
+    param = orjson.dumps(list(ids)).decode()
+    return list(conn.execute(_RECORDS_BY_ID[table.name], {"ids": param}))
 
 
 # Stored edges among (src, dst, kind) triples given as one JSON array; the join
@@ -176,6 +186,13 @@ def edge_record_rows(
     """Like :func:`record_rows` for edges, found by ``(src id, kind, dst id)``."""
     param = orjson.dumps([[s, d, k] for s, k, d in triples]).decode()  # enums as values
     return list(conn.execute(_EDGES_BY_TRIPLE, {"triples": param}))
+
+
+_SET_POSITION = (
+    sqlite_insert(META)
+    .values(name="log_position", value=sa.bindparam("value"))
+    .on_conflict_do_update(index_elements=["name"], set_={"value": sa.bindparam("value")})
+)
 
 
 def write_plan(conn: sa.Connection, p: Plan, log_position: int | None) -> tuple[int, int]:
@@ -223,10 +240,7 @@ def write_plan(conn: sa.Connection, p: Plan, log_position: int | None) -> tuple[
         if rows:
             conn.exec_driver_sql(sql, [values(row) for row in rows])
     if log_position is not None:
-        stmt = sqlite_insert(META).values(name="log_position", value=str(log_position))
-        conn.execute(
-            stmt.on_conflict_do_update(index_elements=["name"], set_={"value": str(log_position)})
-        )
+        conn.execute(_SET_POSITION, {"value": str(log_position)})
     return len(node_inserts) + len(node_updates), len(edge_inserts) + len(edge_updates)
 
 

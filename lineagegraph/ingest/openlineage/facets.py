@@ -180,11 +180,18 @@ def facet_props(
     return props
 
 
+_FIELDS: dict[type[m.Spec], frozenset[str]] = {}
+
+
 def _typed(container: m.Spec | None, name: str) -> Any:
     """The typed facet ``name`` of a facets container (standard or custom)."""
     if container is None:
         return None
     attr = "schema_" if name == "schema" else name
-    if attr in type(container).model_fields:
+    cls = type(container)
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        fields = _FIELDS[cls] = frozenset(cls.model_fields)
+    if attr in fields:
         return getattr(container, attr)
     return (container.model_extra or {}).get(name)

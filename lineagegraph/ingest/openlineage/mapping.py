@@ -54,9 +54,15 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lineagegraph.graph.changeset import ChangeSet, NodeTombstone, Provenance
+from lineagegraph.graph.changeset import (
+    ChangeSet,
+    EdgeUpsert,
+    NodeTombstone,
+    NodeUpsert,
+    Provenance,
+)
 from lineagegraph.graph.keys import NodeKey
-from lineagegraph.graph.kinds import EdgeKind
+from lineagegraph.graph.kinds import EdgeKind, NodeKind
 from lineagegraph.ingest.identity import IdentityResolver
 from lineagegraph.ingest.log import LoggedEvent
 from lineagegraph.ingest.mappers import (
@@ -70,6 +76,15 @@ from lineagegraph.ingest.openlineage.facets import (
     JOB_FACETS,
     RUN_FACETS,
     facet_props,
+)
+from lineagegraph.ingest.openlineage.keys import (
+    MAX_KEYS,
+    dataset_key,
+    field_key,
+    job_key,
+    node_key,
+    run_key,
+    version_key,
 )
 from lineagegraph.ingest.openlineage.reconcile import reconcile_job_edges
 from lineagegraph.ingest.openlineage.validate import ValidatedEvent, validate_event
@@ -86,6 +101,7 @@ class OpenLineageMapper:
 
     def __init__(self, resolver: IdentityResolver | None = None) -> None:
         self.resolver = resolver or IdentityResolver()
+        self.names = _DatasetNames(self.resolver)
 
     def __call__(self, logged: LoggedEvent) -> ChangeSet:
         validated = validated_cache.take(logged.idempotency_key)
@@ -94,7 +110,25 @@ class OpenLineageMapper:
         return self.map(validated, Provenance(SOURCE, logged.idempotency_key))
 
     def map(self, validated: ValidatedEvent, provenance: Provenance) -> ChangeSet:
-        return _EventMapping(self.resolver, validated, provenance).build()
+        return _EventMapping(self.names, validated, provenance).build()
+
+
+class _DatasetNames:
+    """The canonical dataset key of a name as sent (alias rules applied), memoized:
+    the resolver is a pure function of the name and its rules."""
+
+    def __init__(self, resolver: IdentityResolver) -> None:
+        self.resolver = resolver
+        self._memo: dict[tuple[str, str], NodeKey] = {}
+
+    def key(self, namespace: str, name: str) -> NodeKey:
+        memo = self._memo
+        key = memo.get((namespace, name))
+        if key is None:
+            if len(memo) >= MAX_KEYS:
+                memo.clear()
+            key = memo[(namespace, name)] = dataset_key(*self.resolver.resolve(namespace, name))
+        return key
 
 
 class _ValidatedCache:
@@ -128,9 +162,10 @@ class _EventMapping:
     """The mapping of one event (state shared by its helpers)."""
 
     def __init__(
-        self, resolver: IdentityResolver, validated: ValidatedEvent, provenance: Provenance
+        self, names: _DatasetNames, validated: ValidatedEvent, provenance: Provenance
     ) -> None:
-        self.resolver = resolver
+        self.resolver = names.resolver
+        self.resolved = names.key
         self.event = validated.event
         self.raw = validated.raw
         self.t: datetime = validated.event.eventTime
@@ -165,7 +200,7 @@ class _EventMapping:
         return self.cs
 
     def _job(self, job: m.Job, raw: Mapping[str, Any]) -> NodeKey:
-        key = NodeKey.job(job.namespace, job.name)
+        key = job_key(job.namespace, job.name)
         props: dict[str, Any] = {"namespace": job.namespace, "name": job.name}
         props.update(facet_props(_raw(raw, "facets"), job.facets, JOB_FACETS))
         ev = self.event
@@ -173,14 +208,14 @@ class _EventMapping:
             # the job's latest completed run (merged by event time): reconcile.py
             # compares the job's current inputs and outputs with that run's
             props["last_completed_run"] = {"run_id": ev.run.runId, "at": self.t.isoformat()}
-        self.cs.node(key, self.t, self.prov, props)
+        self._node(key, self.t, self.prov, props)
         self._ensured.add(key)
         return key
 
     def _run(self, ev: m.RunEvent) -> NodeKey:
         assert self.job_key is not None
         run = ev.run
-        key = NodeKey.run(run.runId)
+        key = run_key(run.runId)
         props: dict[str, Any] = {
             "run_id": run.runId,
             "job_namespace": ev.job.namespace,
@@ -200,37 +235,39 @@ class _EventMapping:
                 props["started_at"] = when
         run_facets = _raw(_raw(self.raw, "run"), "facets")
         props.update(facet_props(run_facets, run.facets, RUN_FACETS, deletable=False))
-        self.cs.node(key, self.t, self.prov, props)
+        self._node(key, self.t, self.prov, props)
         self._ensured.add(key)
-        self.cs.edge(key, E.INSTANCE_OF, self.job_key, self.t, self.prov)
+        self._edge(key, E.INSTANCE_OF, self.job_key, self.t, self.prov)
         parent = run.facets.parent if run.facets else None
         if parent is not None and parent.run.runId != run.runId:
             parent_job = self._ensure(
-                NodeKey.job(parent.job.namespace, parent.job.name),
+                job_key(parent.job.namespace, parent.job.name),
                 {"namespace": parent.job.namespace, "name": parent.job.name},
             )
-            parent_run = self._ensure(NodeKey.run(parent.run.runId), {"run_id": parent.run.runId})
-            self.cs.edge(parent_run, E.INSTANCE_OF, parent_job, self.t, self.prov)
-            self.cs.edge(key, E.CHILD_OF, parent_run, self.t, self.prov)
+            parent_run = self._ensure(run_key(parent.run.runId), {"run_id": parent.run.runId})
+            self._edge(parent_run, E.INSTANCE_OF, parent_job, self.t, self.prov)
+            self._edge(key, E.CHILD_OF, parent_run, self.t, self.prov)
         return key
 
     # ---- datasets ----------------------------------------------------------------------
     def _dataset_key(self, ds: m.Dataset) -> NodeKey:
         links = ds.facets.symlinks if ds.facets else None
-        identifiers = [i.model_dump() for i in links.identifiers or []] if links else []
+        if not links or not links.identifiers:
+            return self.resolved(ds.namespace, ds.name)
+        identifiers = [i.model_dump() for i in links.identifiers]
         ns, name = self.resolver.resolve_with_symlinks(ds.namespace, ds.name, identifiers)
-        return NodeKey.dataset_key(ns, name)
+        return dataset_key(ns, name)
 
     def _ref(self, namespace: str, name: str) -> NodeKey:
         """The dataset a column lineage reference names."""
         known = self._names.get((namespace, name))
         if known is not None:
             return known
-        return NodeKey.dataset_key(*self.resolver.resolve(namespace, name))
+        return self.resolved(namespace, name)
 
     def _dataset(self, ds: m.Dataset, raw: Mapping[str, Any], role: str | None) -> NodeKey:
         key = self._names.get((ds.namespace, ds.name)) or self._dataset_key(ds)
-        t, prov, cs = self.t, self.prov, self.cs
+        t, prov = self.t, self.prov
         facets = ds.facets
         role_facets: m.DatasetFacets | None = None
         raw_role: Mapping[str, Any] | None = None
@@ -273,23 +310,23 @@ class _EventMapping:
                 "at": t.isoformat(),
                 "run_id": run_id,
             }
-        cs.node(key, t, prov, props)
+        self._node(key, t, prov, props)
         self._ensured.add(key)
 
         self._alias(ds, key)
         if schema is not None and schema.fields and not schema.deleted:
             self._fields(key, schema.fields, ())
         if version is not None:
-            dv = NodeKey.dataset_version(key.parts[0], key.parts[1], version)
+            dv = version_key(key.parts[0], key.parts[1], version)
             dv_props: dict[str, Any] = {"version": version, "version_source": source}
             if schema is not None and not schema.deleted:
                 # the schema of this version (the dataset keeps the latest in facets.schema)
                 dv_props["schema"] = _raw(_raw(raw, "facets"), "schema").get("fields", [])
-            cs.node(dv, t, prov, dv_props)
-            cs.edge(dv, E.VERSION_OF, key, t, prov)
+            self._node(dv, t, prov, dv_props)
+            self._edge(dv, E.VERSION_OF, key, t, prov)
             if self.run_key is not None and role is not None:
                 kind = E.READ_VERSION if role == "input" else E.WROTE_VERSION
-                cs.edge(self.run_key, kind, dv, t, prov)
+                self._edge(self.run_key, kind, dv, t, prov)
         if role is not None:
             self._io_edges(key, role, facets, role_facets, raw_role, quality)
         if lifecycle is not None and not lifecycle.deleted:
@@ -299,13 +336,13 @@ class _EventMapping:
         return key
 
     def _alias(self, ds: m.Dataset, key: NodeKey) -> None:
-        sent = NodeKey.dataset_key(*self.resolver.resolve(ds.namespace, ds.name))
+        sent = self.resolved(ds.namespace, ds.name)
         if sent != key:
             self._ensure(
                 sent,
                 {"namespace": sent.parts[0], "name": sent.parts[1], "alias_of": str(key)},
             )
-            self.cs.edge(sent, E.ALIAS_OF, key, self.t, self.prov, {"reason": "symlink"})
+            self._edge(sent, E.ALIAS_OF, key, self.t, self.prov, {"reason": "symlink"})
 
     def _io_edges(
         self,
@@ -316,7 +353,7 @@ class _EventMapping:
         raw_role: Mapping[str, Any] | None,
         quality: _Quality,
     ) -> None:
-        t, prov, cs = self.t, self.prov, self.cs
+        t, prov = self.t, self.prov
         assert self.job_key is not None
         props: dict[str, Any] = {f"facets.{k}": v for k, v in (raw_role or {}).items()}
         if self.run_key is not None:
@@ -332,15 +369,15 @@ class _EventMapping:
             if stats is not None:
                 props["input_statistics"] = _statistics(stats)
             if self.run_key is not None:
-                cs.edge(key, E.CONSUMED, self.run_key, t, prov, props)
-            cs.edge(key, E.CONSUMED, self.job_key, t, prov, _job_edge_props(props))
+                self._edge(key, E.CONSUMED, self.run_key, t, prov, props)
+            self._edge(key, E.CONSUMED, self.job_key, t, prov, _job_edge_props(props))
         else:
             stats = _pick(role_facets, facets, "outputStatistics")
             if stats is not None:
                 props["output_statistics"] = _statistics(stats)
             if self.run_key is not None:
-                cs.edge(self.run_key, E.PRODUCED, key, t, prov, props)
-            cs.edge(self.job_key, E.PRODUCED, key, t, prov, _job_edge_props(props))
+                self._edge(self.run_key, E.PRODUCED, key, t, prov, props)
+            self._edge(self.job_key, E.PRODUCED, key, t, prov, _job_edge_props(props))
 
     def _lifecycle(self, key: NodeKey, f: m.LifecycleStateChangeDatasetFacet) -> None:
         if f.lifecycleStateChange == "DROP":
@@ -348,19 +385,23 @@ class _EventMapping:
             self.cs.node_tombstones.append(NodeTombstone(key, self.t, self.prov))
         elif f.lifecycleStateChange == "RENAME" and f.previousIdentifier is not None:
             prev = f.previousIdentifier
-            old = NodeKey.dataset_key(*self.resolver.resolve(prev.namespace, prev.name))
+            old = self.resolved(prev.namespace, prev.name)
             if old != key:
                 self._ensure(
                     old, {"namespace": old.parts[0], "name": old.parts[1], "renamed_to": str(key)}
                 )
                 self.cs.node_tombstones.append(NodeTombstone(old, self.t, self.prov))
-                self.cs.edge(old, E.ALIAS_OF, key, self.t, self.prov, {"reason": "rename"})
+                self._edge(old, E.ALIAS_OF, key, self.t, self.prov, {"reason": "rename"})
 
     # ---- fields and column lineage ------------------------------------------------------
     def _fields(self, ds: NodeKey, fields: list[m.SchemaField], prefix: tuple[str, ...]) -> None:
+        # the hottest loop of a replay (about half of all nodes are columns): inlined
+        t, prov, ensured = self.t, self.prov, self._ensured
+        nodes, edges = self.cs.nodes.append, self.cs.edges.append
+        base = (ds.parts[0], ds.parts[1])
         for f in fields:
             path = (*prefix, f.name)
-            key = NodeKey.field(ds.parts[0], ds.parts[1], *path)
+            key = node_key(NodeKind.FIELD, (*base, *path))
             props = {
                 "name": f.name,
                 "path": list(path),
@@ -368,23 +409,23 @@ class _EventMapping:
                 "description": f.description,
                 "ordinal_position": f.ordinal_position,
             }
-            self.cs.node(key, self.t, self.prov, props)
-            self._ensured.add(key)
-            self.cs.edge(ds, E.HAS_FIELD, key, self.t, self.prov)
+            nodes(NodeUpsert(key, t, prov, props))
+            ensured.add(key)
+            edges(EdgeUpsert(ds, E.HAS_FIELD, key, t, prov, {}))
             if f.fields:
                 self._fields(ds, f.fields, path)
 
     def _field(self, ds: NodeKey, name: str) -> NodeKey:
         """The field node a column lineage reference names (created when not known)."""
-        key = NodeKey.field(ds.parts[0], ds.parts[1], name)
+        key = field_key(ds.parts[0], ds.parts[1], name)
         if key not in self._ensured and "." in name:
-            nested = NodeKey.field(ds.parts[0], ds.parts[1], *name.split("."))
+            nested = field_key(ds.parts[0], ds.parts[1], *name.split("."))
             if nested in self._ensured:  # "a.b" naming the nested schema field b of a
                 return nested
         if key not in self._ensured:
             self._ensure(ds, {"namespace": ds.parts[0], "name": ds.parts[1]})
             self._ensure(key, {"name": name, "path": [name]})
-            self.cs.edge(ds, E.HAS_FIELD, key, self.t, self.prov)
+            self._edge(ds, E.HAS_FIELD, key, self.t, self.prov)
         return key
 
     def _column_lineage(self, out: NodeKey, facets: m.DatasetFacets) -> None:
@@ -417,7 +458,7 @@ class _EventMapping:
         if cl.dataset:
             if schema and schema.fields:
                 out_fields.extend(
-                    NodeKey.field(out.parts[0], out.parts[1], f.name) for f in schema.fields
+                    field_key(out.parts[0], out.parts[1], f.name) for f in schema.fields
                 )
             targets = list(dict.fromkeys(out_fields))
             for inp in cl.dataset:
@@ -431,14 +472,31 @@ class _EventMapping:
         for (src, dst), props in edges.items():
             if self.job_key is not None:
                 props["job"] = str(self.job_key)
-            self.cs.edge(src, E.DERIVES, dst, self.t, self.prov, props)
+            self._edge(src, E.DERIVES, dst, self.t, self.prov, props)
 
     # ---- helpers -------------------------------------------------------------------------
-    def _ensure(self, key: NodeKey, props: Mapping[str, Any]) -> NodeKey:
+    def _node(
+        self, key: NodeKey, t: datetime, prov: Provenance, props: dict[str, Any] | None = None
+    ) -> None:
+        """Upsert a node (``props``: a dict of this mapping's own, not copied)."""
+        self.cs.nodes.append(NodeUpsert(key, t, prov, {} if props is None else props))
+
+    def _edge(
+        self,
+        src: NodeKey,
+        kind: EdgeKind,
+        dst: NodeKey,
+        t: datetime,
+        prov: Provenance,
+        props: dict[str, Any] | None = None,
+    ) -> None:
+        self.cs.edges.append(EdgeUpsert(src, kind, dst, t, prov, {} if props is None else props))
+
+    def _ensure(self, key: NodeKey, props: dict[str, Any]) -> NodeKey:
         """Upsert a node this event only refers to (once per event)."""
         if key not in self._ensured:
             self._ensured.add(key)
-            self.cs.node(key, self.t, self.prov, props)
+            self._node(key, self.t, self.prov, props)
         return key
 
 

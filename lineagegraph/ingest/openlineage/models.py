@@ -20,6 +20,7 @@ kept verbatim on the graph all the same.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -30,9 +31,14 @@ from pydantic_core import PydanticCustomError
 # ---- formats -------------------------------------------------------------------
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _uuid(value: str) -> str:
     """The spec's ``uuid`` format (RFC 4122 text form, hyphens where they belong),
     returned in canonical lower case so one run has one key."""
+    if _CANONICAL_UUID.fullmatch(value):
+        return value  # already what str(uuid.UUID(value)) gives
     try:
         parsed = uuid.UUID(value)
     except ValueError:

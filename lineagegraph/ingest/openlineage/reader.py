@@ -34,6 +34,8 @@ class RawItem:
     #: the event's bytes as received, when they are its own (a body, a line)
     text: bytes | None = None
     error: ValidationFailed | None = None
+    #: False: ``doc`` is not read yet from ``text`` (see :func:`parse_item`)
+    parsed: bool = True
 
     def raw_text(self) -> bytes:
         """What to keep in the dead letters: the bytes as received, else the JSON."""
@@ -59,7 +61,8 @@ def split_documents(data: bytes, origin: str) -> list[RawItem]:
 
 
 def read_stream(stream: BinaryIO, origin: str) -> Iterator[RawItem]:
-    """Events from a binary stream, NDJSON read line by line (any size)."""
+    """Events from a binary stream, NDJSON read line by line (any size); NDJSON lines
+    come unparsed (``parsed=False``: see :func:`parse_item`)."""
     if _peek(stream, 2) == GZIP_MAGIC:
         stream = gzip.GzipFile(fileobj=stream)  # type: ignore[assignment]
     first, number = b"", 0
@@ -71,8 +74,9 @@ def read_stream(stream: BinaryIO, origin: str) -> Iterator[RawItem]:
     if first.lstrip().startswith(b"[") or not _parses(first):
         yield from split_documents(first + stream.read(), origin)
         return
-    yield from _ndjson([first], origin, start=number)
-    yield from _ndjson(stream, origin, start=number + 1)
+    # lines are parsed by their consumer (parse_item), maybe in another process
+    yield from _ndjson([first], origin, start=number, parse=False)
+    yield from _ndjson(stream, origin, start=number + 1, parse=False)
 
 
 def read_paths(paths: Iterable[str]) -> Iterator[RawItem]:
@@ -85,15 +89,30 @@ def read_paths(paths: Iterable[str]) -> Iterator[RawItem]:
             yield from read_stream(fh, name)
 
 
-def _ndjson(lines: Iterable[bytes], origin: str, *, start: int) -> Iterator[RawItem]:
+def _ndjson(
+    lines: Iterable[bytes], origin: str, *, start: int, parse: bool = True
+) -> Iterator[RawItem]:
     for number, line in enumerate(lines, start):
         if not line.strip():
             continue
         where = f"{origin}:{number}"
+        if not parse:
+            yield RawItem(where, text=line.rstrip(b"\r\n"), parsed=False)
+            continue
         try:
             yield RawItem(where, doc=orjson.loads(line), text=line.rstrip(b"\r\n"))
         except orjson.JSONDecodeError as exc:
             yield RawItem(where, text=line.rstrip(b"\r\n"), error=_not_json(exc, where))
+
+
+def parse_item(item: RawItem) -> RawItem:
+    """The item with its document read from its bytes, unless that is done already."""
+    if item.parsed or item.text is None:
+        return item
+    try:
+        return RawItem(item.origin, doc=orjson.loads(item.text), text=item.text)
+    except orjson.JSONDecodeError as exc:
+        return RawItem(item.origin, text=item.text, error=_not_json(exc, item.origin))
 
 
 def _parses(line: bytes) -> bool:

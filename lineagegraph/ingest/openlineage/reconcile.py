@@ -32,7 +32,6 @@ not older than its latest upsert):
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +41,7 @@ from lineagegraph.graph.keys import NodeKey
 from lineagegraph.graph.kinds import EdgeKind, NodeKind
 from lineagegraph.graph.store import Edge, GraphStore
 from lineagegraph.ingest.log import LoggedEvent
+from lineagegraph.ingest.openlineage.keys import canonical_uuid, job_key, run_key
 
 _IO = (EdgeKind.PRODUCED, EdgeKind.CONSUMED)
 _AFTER = timedelta(microseconds=1)
@@ -150,8 +150,8 @@ def _touched(events: Iterable[LoggedEvent]) -> dict[NodeKey, set[NodeKey]]:
         if not (isinstance(ns, str) and isinstance(name, str) and isinstance(run_id, str)):
             continue
         try:
-            run_key = NodeKey.run(str(uuid.UUID(run_id)))
+            run = run_key(canonical_uuid(run_id))
         except ValueError:
             continue
-        out.setdefault(NodeKey.job(ns, name), set()).add(run_key)
+        out.setdefault(job_key(ns, name), set()).add(run)
     return out

@@ -259,39 +259,68 @@ def _valid_facet(role: str, name: str, facet: dict[str, Any]) -> bool:
     return True
 
 
-def _owned(parent: dict[str, Any], key: str) -> dict[str, Any] | None:
-    """``parent[key]``, replaced by a shallow copy that may be changed (None: not an object)."""
-    value = parent.get(key)
-    if not isinstance(value, dict):
-        return None
-    copy = parent[key] = dict(value)
-    return copy
-
-
 def _facet_containers(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], str]]:
-    """Every facets object of an event, each a copy that may be changed:
-    (JSON path, facets, "run" | "job" | "dataset")."""
+    """Every facets object of an event that a leniency may rewrite, each a copy that
+    may be changed (and so are the objects and lists on its way from ``doc``, itself
+    a copy): (JSON path, facets, "run" | "job" | "dataset"). The others are shared
+    with the document as received, unchanged."""
     for part in ("run", "job"):
-        owner = _owned(doc, part)
-        facets = _owned(owner, "facets") if owner is not None else None
-        if facets is not None:
+        owner = doc.get(part)
+        facets = owner.get("facets") if isinstance(owner, dict) else None
+        if isinstance(facets, dict) and _rewrites(facets, part):
+            owner = doc[part] = dict(owner)  # type: ignore[arg-type]
+            facets = owner["facets"] = dict(facets)
             yield f"$.{part}.facets", facets, part
-    datasets: list[tuple[str, dict[str, Any] | None]] = [("$.dataset", _owned(doc, "dataset"))]
+    dataset = doc.get("dataset")
+    if isinstance(dataset, dict):
+        yield from _dataset_facets(doc, "dataset", "$.dataset")
     for side in ("inputs", "outputs"):
         items = doc.get(side)
-        if isinstance(items, list):
-            items = doc[side] = list(items)
-            for i, item in enumerate(items):
-                if isinstance(item, dict):
-                    items[i] = dict(item)
-                    datasets.append((f"$.{side}[{i}]", items[i]))
-    for path, ds in datasets:
-        if ds is None:
+        if not isinstance(items, list):
             continue
-        for key in ("facets", "inputFacets", "outputFacets"):
-            facets = _owned(ds, key)
-            if facets is not None:
-                yield f"{path}.{key}", facets, "dataset"
+        copied = False
+        for i, item in enumerate(items):
+            if isinstance(item, dict) and any(
+                isinstance(f, dict) and _rewrites(f, "dataset")
+                for f in (item.get("facets"), item.get("inputFacets"), item.get("outputFacets"))
+            ):
+                if not copied:
+                    items = doc[side] = list(items)
+                    copied = True
+                yield from _dataset_facets(items, i, f"$.{side}[{i}]")
+
+
+def _dataset_facets(
+    parent: dict[str, Any] | list[Any], at: str | int, path: str
+) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """The facets objects of the dataset ``parent[at]`` that a leniency may rewrite."""
+    dataset: dict[str, Any] = parent[at]  # type: ignore[index]
+    copied = False
+    for key in ("facets", "inputFacets", "outputFacets"):
+        facets = dataset.get(key)
+        if isinstance(facets, dict) and _rewrites(facets, "dataset"):
+            if not copied:
+                dataset = parent[at] = dict(dataset)  # type: ignore[index]
+                copied = True
+            facets = dataset[key] = dict(facets)
+            yield f"{path}.{key}", facets, "dataset"
+
+
+def _rewrites(facets: dict[str, Any], role: str) -> bool:
+    """Whether normalizing a facets object may change it (False: it is left as sent)."""
+    if role == "run":
+        if "nominalTime" in facets:
+            return True
+    elif role == "dataset" and "dataQualityMetrics" in facets:
+        return True
+    for facet in facets.values():
+        if isinstance(facet, dict) and (
+            "_producer" not in facet
+            or "_schemaURL" not in facet
+            or (role != "run" and facet.get("_deleted") is True)
+        ):
+            return True
+    return False
 
 
 def _strip_nulls(value: Any, path: str, warnings: list[ValidationWarning]) -> None:
