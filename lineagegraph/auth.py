@@ -13,15 +13,30 @@ compared in constant time.
 Roles are ordered: ``reader < ingester < promoter < admin``; a token may do
 what its role and every lower role may do. Tokens live in the ``api_token``
 table of the event log database (migration ``0003_api_tokens``), so every API
-replica sees the same tokens and a revocation takes effect at once.
+replica sees the same tokens.
+
+The API server keeps tokens it has verified in a :class:`TokenCache` (keyed
+by the SHA-256 of the presented token, never the token itself; bounded; each
+entry lives ``token_cache_ttl_seconds``), so a request with a known token
+costs a hash and a dictionary look-up instead of a database query. A
+revocation through any :class:`TokenStore` of the same process empties the
+caches of that database at once; one from another process (the CLI, another
+replica) takes effect when the entry expires, within the TTL. A TTL of 0
+turns the cache off. Failed checks are never cached.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -123,11 +138,137 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class TokenStore:
-    """Create, list, revoke and check API tokens in the log database."""
+#: Most tokens a cache holds; the least recently used one goes first beyond that.
+TOKEN_CACHE_MAX_ENTRIES = 4096
 
-    def __init__(self, engine: Engine) -> None:
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    principal: Principal
+    expires: float
+
+
+class TokenCache:
+    """Verified tokens of one process (see the module docstring); thread-safe.
+
+    Keys are SHA-256 digests of the whole presented token: the look-up needs no
+    constant-time comparison, since its timing could only tell an attacker about
+    a hash, which no chosen input can steer. ``clock`` is injectable (monotonic
+    seconds) so that expiry can be tested without sleeping.
+    """
+
+    def __init__(
+        self,
+        ttl: float,
+        *,
+        max_entries: int = TOKEN_CACHE_MAX_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if ttl <= 0 or max_entries < 1:
+            raise ValueError("a token cache needs a positive TTL and size")
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[bytes, _Cached] = OrderedDict()
+        self._lock = threading.Lock()
+        #: bumped by every invalidation, so that a check that read the database
+        #: before a revocation cannot cache its (now stale) answer after it
+        self.generation = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, digest: bytes) -> Principal | None:
+        """The principal of a verified, unexpired token; None otherwise."""
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is None:
+                return None
+            if self._clock() >= entry.expires:
+                del self._entries[digest]
+                return None
+            self._entries.move_to_end(digest)
+            return entry.principal
+
+    def put(self, digest: bytes, principal: Principal, generation: int) -> None:
+        """Remember a verified token, unless the cache was invalidated since ``generation``."""
+        with self._lock:
+            if generation != self.generation:
+                return
+            self._entries[digest] = _Cached(principal, self._clock() + self.ttl)
+            self._entries.move_to_end(digest)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def invalidate(self, token_id: str | None = None) -> None:
+        """Forget one token (by id), or every token."""
+        with self._lock:
+            self.generation += 1
+            if token_id is None:
+                self._entries.clear()
+                return
+            for digest in [d for d, e in self._entries.items() if e.principal.token_id == token_id]:
+                del self._entries[digest]
+
+
+#: the caches of this process, by database: a revocation reaches all of them
+_caches: dict[str, weakref.WeakSet[TokenCache]] = {}
+_caches_lock = threading.Lock()
+
+
+def _database_key(engine: Engine) -> str:
+    """One name per database, whatever the spelling of its URL (no password)."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            database = os.path.realpath(database)
+        return f"sqlite:{database}"
+    return url.render_as_string(hide_password=True)
+
+
+def _register(engine: Engine, cache: TokenCache) -> None:
+    with _caches_lock:
+        _caches.setdefault(_database_key(engine), weakref.WeakSet()).add(cache)
+
+
+def _invalidate(engine: Engine, token_id: str) -> None:
+    with _caches_lock:
+        caches = list(_caches.get(_database_key(engine), ()))
+    for cache in caches:
+        cache.invalidate(token_id)
+
+
+def _digest(presented: str) -> bytes:
+    return hashlib.sha256(presented.encode()).digest()
+
+
+_ROW = sa.select(
+    api_token.c.name, api_token.c.role, api_token.c.secret_hash, api_token.c.revoked_at
+).where(api_token.c.id == sa.bindparam("id"))
+
+
+class TokenStore:
+    """Create, list, revoke and check API tokens in the log database.
+
+    ``cache_ttl`` > 0 gives this store a :class:`TokenCache` (the API server's);
+    stores without one (the CLI's) still invalidate the caches of their process
+    when they revoke.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        cache_ttl: float = 0.0,
+        cache_size: int = TOKEN_CACHE_MAX_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.engine = engine
+        self.cache: TokenCache | None = None
+        if cache_ttl > 0:
+            self.cache = TokenCache(cache_ttl, max_entries=cache_size, clock=clock)
+            _register(engine, self.cache)
 
     def create(self, name: str, role: Role | str) -> tuple[ApiToken, str]:
         """Create a token; returns its record and the token text (shown once, never stored)."""
@@ -187,8 +328,15 @@ class TokenStore:
                 ids = ", ".join(r.id for r in rows)
                 raise Conflict(f"{id_or_name!r} names several tokens ({ids}); give the id")
             conn.execute(t.update().where(t.c.id == rows[0].id).values(revoked_at=now))
+        _invalidate(self.engine, rows[0].id)
         old = _record(rows[0])
         return ApiToken(old.id, old.name, old.role, old.created_at, now)
+
+    def cached(self, presented: str) -> Principal | None:
+        """The principal of a token verified within the TTL (no I/O); None otherwise."""
+        if self.cache is None:
+            return None
+        return self.cache.get(_digest(presented.strip()))
 
     def authenticate(self, presented: str) -> Principal:
         """The principal a token stands for; ``Unauthenticated`` when it is not valid.
@@ -196,7 +344,16 @@ class TokenStore:
         The error says what is wrong with the token's form, but never whether
         an id exists unless the secret matches too.
         """
-        match = _TOKEN_RE.match(presented.strip())
+        presented = presented.strip()
+        cache = self.cache
+        digest, generation = b"", 0
+        if cache is not None:
+            digest = _digest(presented)
+            principal = cache.get(digest)
+            if principal is not None:
+                return principal
+            generation = cache.generation
+        match = _TOKEN_RE.match(presented)
         if not match:
             raise Unauthenticated(
                 f"malformed API token: expected {TOKEN_PREFIX}_<id>_<secret> "
@@ -204,9 +361,7 @@ class TokenStore:
             )
         try:
             with self.engine.connect() as conn:
-                row = conn.execute(
-                    sa.select(api_token).where(api_token.c.id == match["id"])
-                ).first()
+                row = conn.execute(_ROW, {"id": match["id"]}).first()
         except OperationalError as exc:
             raise BackendUnavailable("token database unavailable") from exc
         # Compare against a dummy hash when the id is unknown, so timing tells nothing.
@@ -214,8 +369,11 @@ class TokenStore:
         if not hmac.compare_digest(stored, _hash(match["secret"])) or row is None:
             raise Unauthenticated("unknown or invalid API token")
         if row.revoked_at is not None:
-            raise Unauthenticated(f"API token {row.id} was revoked")
-        return Principal(row.name, Role(row.role), row.id)
+            raise Unauthenticated(f"API token {match['id']} was revoked")
+        principal = Principal(row.name, Role(row.role), match["id"])
+        if cache is not None:
+            cache.put(digest, principal, generation)
+        return principal
 
 
 def _record(row: sa.Row[tuple[object, ...]]) -> ApiToken:

@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     anonymous_read: bool = Field(
         default=False, description="Allow reads without a token (reader role for everyone)."
     )
+    token_cache_ttl_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long the server trusts a token it has verified without asking the "
+        "database again. A revocation by this server's process applies at once; one from "
+        "another process (the CLI, another replica) within this time. 0: no cache.",
+    )
     max_query_depth: int = Field(default=12, ge=1)
     max_query_aliases: int = Field(default=30, ge=1)
     max_query_cost: int = Field(default=50_000, ge=1)
@@ -115,6 +122,12 @@ class Settings(BaseSettings):
     # ---- API server: limits, UI, logs (lineagegraph.api) -----------------------
     max_query_tokens: int = Field(
         default=5_000, ge=1, description="Most tokens a GraphQL document may hold."
+    )
+    graphql_cache_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="Bytes of serialized GraphQL query answers kept (LRU); 0 turns the "
+        "cache off. Used only with a store that reports a revision (the embedded one).",
     )
     max_graphql_body_bytes: int = Field(
         default=16 * 1024 * 1024,

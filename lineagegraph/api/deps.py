@@ -7,6 +7,7 @@ from fastapi import Request
 from lineagegraph.runtime import Services
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    """The app's services (``async``: FastAPI calls it on the loop, no thread hop)."""
     svc: Services = request.app.state.services
     return svc

@@ -46,6 +46,10 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         if json
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
     )
+    # The formatters above use none of these: skip collecting them for every record
+    # (finding the caller's source line walks the stack), one request log line each.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -27,21 +27,32 @@ Answers:
   holds more than ``openlineage_max_batch`` events; **415** for a content
   encoding other than gzip; **503** when the event log is down (nothing was
   acknowledged: retry).
+
+This is the service's hot path (one request per event, from every producer),
+so it is served by a raw ASGI endpoint, :data:`endpoint`, that ``create_app``
+routes ahead of everything else: it skips FastAPI's dependency resolution and
+request objects, checks a cached token on the event loop, and answers with
+orjson. The middlewares (request log, metrics, CORS) and the exception
+handlers (error bodies) apply to it as to any route. :data:`router` holds the
+documented FastAPI route of the same path (OpenAPI), which delegates to it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+import orjson
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
+from starlette.routing import Match, Route
+from starlette.types import Receive, Scope, Send
 
-from lineagegraph.api.deps import services
-from lineagegraph.api.security import require_role
-from lineagegraph.auth import Principal, Role
+from lineagegraph.api.security import authorize
+from lineagegraph.auth import Role
 from lineagegraph.errors import InvalidInput, LimitExceeded, ValidationFailed
 from lineagegraph.ingest.openlineage.ingest import (
     Checked,
@@ -56,37 +67,39 @@ from lineagegraph.ingest.openlineage.reader import gunzip, split_documents
 from lineagegraph.ingest.openlineage.validate import invalid
 from lineagegraph.runtime import Services
 
-router = APIRouter(tags=["openlineage"])
-
-_INGESTER = require_role(Role.INGESTER)
+PATH = "/api/v1/lineage"
 #: batches larger than this are validated off the event loop
 _INLINE_CHECKS = 16
+_JSON = b"application/json"
+
+Answer = tuple[int, bytes]
 
 
-@router.post(
-    "/api/v1/lineage",
-    status_code=201,
-    summary="Ingest OpenLineage events (Marquez-compatible)",
-    responses={
-        201: {"description": "Durable in the event log (every event, for a batch)."},
-        207: {"description": "A batch of which some events were rejected."},
-        400: {"description": "Invalid event(s): JSON path and rule in `error`."},
-        413: {"description": "Body or batch too large."},
-        415: {"description": "Unsupported Content-Encoding."},
-    },
-)
-async def post_lineage(
-    request: Request,
-    svc: Annotated[Services, Depends(services)],
-    _caller: Annotated[Principal, Depends(_INGESTER)],
-) -> JSONResponse:
-    """Log OpenLineage events durably, then project them (see the module docstring)."""
+async def ingest_request(scope: Scope, receive: Receive) -> Answer:
+    """Serve one ``POST /api/v1/lineage`` (see the module docstring): status and JSON body.
+
+    Errors that have an exception handler (401, 403, 400 of a body that is not
+    an event at all, 503) are raised; the others are answered here.
+    """
+    authorization = content_length = encoding = None
+    for name, value in scope["headers"]:  # the first of each, as Starlette's Headers.get
+        if name == b"authorization" and authorization is None:
+            authorization = value.decode("latin-1")
+        elif name == b"content-length" and content_length is None:
+            content_length = value
+        elif name == b"content-encoding" and encoding is None:
+            encoding = value.decode("latin-1").strip().lower()
+    encoding = encoding or "identity"
+    await authorize(scope, authorization, Role.INGESTER)
+    svc: Services = scope["app"].state.services
     settings = svc.settings
     limit = settings.openlineage_max_body_bytes
-    body = await _read_body(request, limit)
-    if isinstance(body, JSONResponse):
-        return body
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if content_length is not None and content_length.isdigit() and int(content_length) > limit:
+        declared = content_length.decode()
+        return _too_large(f"the body has {declared} bytes; at most {limit}", limit_bytes=limit)
+    body = await _read_body(receive, limit)
+    if body is None:
+        return _too_large(f"the body exceeds {limit} bytes", limit_bytes=limit)
     if encoding in ("gzip", "x-gzip"):
         try:
             body = gunzip(body, limit)
@@ -114,33 +127,94 @@ async def post_lineage(
     else:
         checked = [check(item) for item in items]
     report = await _ingest(svc, checked)
+    scope["app"].state.metrics.count_ingest(
+        SOURCE, accepted=report.accepted, duplicates=report.duplicates, rejected=report.rejected
+    )
     return _single_response(report) if single else _batch_response(report)
+
+
+class LineageEndpoint:
+    """The raw ASGI endpoint of ``POST /api/v1/lineage``."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status, body = await ingest_request(scope, receive)
+        headers = [(b"content-type", _JSON), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _RawRoute(Route):
+    """A Starlette route that names itself in the scope, as FastAPI's routes do
+    (the request log and the latency metric label requests by route template)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.NONE:
+            child["route"] = self
+        return match, child
+
+
+endpoint = LineageEndpoint()
+#: the hot path, routed ahead of the app's other routes (``create_app``)
+route = _RawRoute(PATH, endpoint, methods=["POST"], name="openlineage")
+
+router = APIRouter(tags=["openlineage"])
+
+
+@router.post(
+    PATH,
+    status_code=201,
+    summary="Ingest OpenLineage events (Marquez-compatible)",
+    description="Needs `Authorization: Bearer <token>` of the ingester role. One event, "
+    "a JSON array or NDJSON; gzip bodies are accepted.",
+    responses={
+        201: {"description": "Durable in the event log (every event, for a batch)."},
+        207: {"description": "A batch of which some events were rejected."},
+        400: {"description": "Invalid event(s): JSON path and rule in `error`."},
+        401: {"description": "No token, or an unknown or revoked one."},
+        403: {"description": "The token lacks the ingester role."},
+        413: {"description": "Body or batch too large."},
+        415: {"description": "Unsupported Content-Encoding."},
+        503: {"description": "The event log is down: nothing was acknowledged, retry."},
+    },
+)
+async def post_lineage(request: Request) -> Response:
+    """Log OpenLineage events durably, then project them (see the module docstring).
+
+    The OpenAPI entry of the path; ``create_app`` routes requests to :data:`endpoint`
+    first, and an app that only includes :data:`router` is served the same.
+    """
+    status, body = await ingest_request(request.scope, request.receive)
+    return Response(body, status_code=status, media_type="application/json")
 
 
 async def _ingest(svc: Services, checked: list[Checked]) -> IngestReport:
     docs, keys = valid_payloads(checked)
     submitted = None
     if docs:
-        # coalesced with concurrent requests into one log transaction (group commit)
-        submitted = await asyncio.wrap_future(svc.ingest.submit_grouped(SOURCE, docs, keys))
+        # coalesced with concurrent requests into one log transaction (group commit);
+        # shielded: a cancelled request (server shutdown) must not cancel a submission
+        # that the committer will resolve, and that may be durable already
+        future = svc.ingest.submit_grouped(SOURCE, docs, keys)
+        submitted = await asyncio.shield(asyncio.wrap_future(future))
     rejected: dict[int, int] = {}
     if any(c.error is not None for c in checked):
         rejected = await run_in_threadpool(reject_invalid, svc.ingest, checked)
     return assemble(checked, submitted, rejected)
 
 
-def _single_response(report: IngestReport) -> JSONResponse:
+def _single_response(report: IngestReport) -> Answer:
     result = report.results[0]
     if result.status == "rejected":
         error = dict(result.error or {})
         error["details"] = {**error.get("details", {}), "dead_letter": result.seq}
-        return JSONResponse(status_code=400, content={"error": error})
+        return 400, orjson.dumps({"error": error})
     content: dict[str, Any] = {"status": result.status, "seq": result.seq}
     content["warnings"] = [w.to_dict() for w in result.warnings]
-    return JSONResponse(status_code=201, content=content)
+    return 201, orjson.dumps(content)
 
 
-def _batch_response(report: IngestReport) -> JSONResponse:
+def _batch_response(report: IngestReport) -> Answer:
     counts = {
         "accepted": report.accepted,
         "duplicates": report.duplicates,
@@ -152,29 +226,33 @@ def _batch_response(report: IngestReport) -> JSONResponse:
         error = ValidationFailed(
             f"all {len(results)} events were rejected", path="$", **counts, results=results
         )
-        return JSONResponse(status_code=400, content={"error": error.to_dict()})
+        return 400, orjson.dumps({"error": error.to_dict()})
     status = 207 if report.rejected else 201
-    return JSONResponse(status_code=status, content={**counts, "results": results})
+    return status, orjson.dumps({**counts, "results": results})
 
 
-async def _read_body(request: Request, limit: int) -> bytes | JSONResponse:
-    """The request body, refusing (413) to read past ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return _too_large(f"the body has {declared} bytes; at most {limit}", limit_bytes=limit)
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The request body; None past ``limit`` bytes (the rest is not read)."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return _too_large(f"the body exceeds {limit} bytes", limit_bytes=limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk: bytes = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _too_large(message: str, **details: Any) -> JSONResponse:
+def _too_large(message: str, **details: Any) -> Answer:
     return _error(413, LimitExceeded(message, path="$", **details))
 
 
-def _error(status: int, exc: InvalidInput | LimitExceeded) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": exc.to_dict()})
+def _error(status: int, exc: InvalidInput | LimitExceeded) -> Answer:
+    return status, orjson.dumps({"error": exc.to_dict()})

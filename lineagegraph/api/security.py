@@ -8,20 +8,29 @@ otherwise; credentials that are present but wrong are always refused with
 
     @router.post("/api/v1/lineage")
     def ingest(principal: Principal = Depends(require_role(Role.INGESTER))): ...
+
+and raw ASGI endpoints (the OpenLineage hot path) with :func:`authorize`.
+
+Everything here is ``async``: a token verified within the cache's TTL
+(:class:`lineagegraph.auth.TokenCache`, ``settings.token_cache_ttl_seconds``)
+is answered on the event loop with no I/O; any other token is checked
+against the database in the thread pool. The caller's name (never the token)
+is put in the request's state for the request log.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
 from lineagegraph.auth import ANONYMOUS, Principal, Role, TokenStore
 from lineagegraph.errors import Forbidden, Unauthenticated
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization")
+def _bearer(header: str | None) -> str | None:
     if header is None:
         return None
     scheme, _, credentials = header.partition(" ")
@@ -30,39 +39,59 @@ def _bearer(request: Request) -> str | None:
     return credentials.strip()
 
 
-def optional_principal(request: Request) -> Principal | None:
-    """The caller, the anonymous reader, or None (no credentials, anonymous reads off).
-
-    A FastAPI dependency (sync: the token lookup runs in the thread pool).
-    """
-    token = _bearer(request)
-    if token is None:
-        principal = ANONYMOUS if request.app.state.settings.anonymous_read else None
-    else:
-        tokens: TokenStore = request.app.state.tokens
-        principal = tokens.authenticate(token)
-    if principal is not None:
-        request.scope.setdefault("state", {})["principal"] = principal.name
+async def authenticate(tokens: TokenStore, token: str) -> Principal:
+    """The principal of ``token``: from the cache, else from the database (thread pool)."""
+    principal = tokens.cached(token)
+    if principal is None:
+        principal = await run_in_threadpool(tokens.authenticate, token)
     return principal
 
 
-def require_role(role: Role) -> Callable[[Request], Principal]:
+async def caller(scope: Scope, authorization: str | None) -> Principal | None:
+    """The principal of a request (its ASGI scope and ``Authorization`` header), the
+    anonymous reader, or None (no credentials, anonymous reads off)."""
+    token = _bearer(authorization)
+    app = scope["app"]
+    if token is None:
+        principal = ANONYMOUS if app.state.settings.anonymous_read else None
+    else:
+        principal = await authenticate(app.state.tokens, token)
+    if principal is not None:
+        scope.setdefault("state", {})["principal"] = principal.name
+    return principal
+
+
+def admit(principal: Principal | None, role: Role) -> Principal:
+    """``principal`` when it has ``role`` or a higher one; 401 or 403 otherwise."""
+    if principal is None:
+        raise Unauthenticated(
+            "authentication required: send 'Authorization: Bearer <token>' "
+            "(create one with `lineagegraph token create`)"
+        )
+    if not principal.role.allows(role):
+        raise Forbidden(
+            f"this needs the {role} role; '{principal.name}' has {principal.role}",
+            needed=role.value,
+            role=principal.role.value,
+        )
+    return principal
+
+
+async def authorize(scope: Scope, authorization: str | None, role: Role) -> Principal:
+    """:func:`require_role` for raw ASGI endpoints."""
+    return admit(await caller(scope, authorization), role)
+
+
+async def optional_principal(request: Request) -> Principal | None:
+    """The caller, the anonymous reader, or None (a FastAPI dependency)."""
+    return await caller(request.scope, request.headers.get("authorization"))
+
+
+def require_role(role: Role) -> Callable[[Request], Awaitable[Principal]]:
     """A FastAPI dependency that admits callers with ``role`` or a higher one."""
 
-    def dependency(request: Request) -> Principal:
-        principal = optional_principal(request)
-        if principal is None:
-            raise Unauthenticated(
-                "authentication required: send 'Authorization: Bearer <token>' "
-                "(create one with `lineagegraph token create`)"
-            )
-        if not principal.role.allows(role):
-            raise Forbidden(
-                f"this needs the {role} role; '{principal.name}' has {principal.role}",
-                needed=role.value,
-                role=principal.role.value,
-            )
-        return principal
+    async def dependency(request: Request) -> Principal:
+        return admit(await optional_principal(request), role)
 
     dependency.__name__ = f"require_{role.value}"
     return dependency

@@ -69,7 +69,7 @@ def revoke_cmd(
     data_dir: DataDir = None,
     log: LogUrl = None,
 ) -> None:
-    """Revoke a token; requests with it are refused from now on."""
+    """Revoke a token; running servers refuse it within LINEAGEGRAPH_TOKEN_CACHE_TTL_SECONDS."""
     with cli_errors():
         record = _tokens(data_dir, log).revoke(token)
     console.print(f"revoked token {record.id} '{record.name}' ({record.role})")
