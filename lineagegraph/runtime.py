@@ -43,6 +43,7 @@ def build_services(settings: Settings, *, start_worker: bool = True) -> Services
         mode=settings.projection_mode,
         batch=settings.projection_batch,
         store_name=settings.store_uri.split("@")[-1],
+        linger=settings.projection_linger_ms / 1000,
     )
     if start_worker:
         ingest.start()

@@ -53,6 +53,14 @@ class Settings(BaseSettings):
         "background: a worker projects from the log (server stores, replicas).",
     )
     projection_batch: int = Field(default=500, ge=1, description="Inputs projected per batch.")
+    projection_linger_ms: int = Field(
+        default=25,
+        ge=0,
+        le=10_000,
+        description="background: after projecting fewer inputs than a batch, wait this long "
+        "so that inputs arriving one by one are merged and applied together (cheaper per "
+        "input); the store lags the log by about this much more. 0: no wait.",
+    )
 
     # ---- HTTP service -----------------------------------------------------
     host: str = "127.0.0.1"

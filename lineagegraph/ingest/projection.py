@@ -201,13 +201,21 @@ def _covers(premapped: Premapped, events: list[LoggedEvent]) -> bool:
 class ProjectionWorker:
     """Runs a Projector in a background thread, with backoff while the store is down."""
 
-    def __init__(self, projector: Projector, *, max_backoff: float = 30.0) -> None:
+    def __init__(
+        self, projector: Projector, *, max_backoff: float = 30.0, linger: float = 0.0
+    ) -> None:
         self.projector = projector
         self.max_backoff = max_backoff
+        #: seconds to wait after a batch smaller than the projector's, so that
+        #: inputs arriving one by one are projected (and merged) together
+        self.linger = linger
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.backend_down: str | None = None  # the last error while the store is unavailable
+
+    def _pause(self, seconds: float) -> None:
+        self._stop.wait(seconds)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="projection", daemon=True)
@@ -242,7 +250,10 @@ class ProjectionWorker:
                 report = self.projector.run_once()
                 self.backend_down = None
                 backoff = 0.5
-                if report.projected + report.failed:
+                done = report.projected + report.failed
+                if done:
+                    if done < self.projector.batch and self.linger:
+                        self._pause(self.linger)
                     continue  # more may be waiting
             except BackendUnavailable as exc:
                 self.backend_down = str(exc)

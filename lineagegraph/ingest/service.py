@@ -44,6 +44,7 @@ class IngestService:
         mode: str = "inline",
         batch: int = 500,
         store_name: str = "store",
+        linger: float = 0.0,
     ) -> None:
         self.log = log
         self.store = store
@@ -51,7 +52,7 @@ class IngestService:
         self.projector = Projector(log, store, batch=batch, name=store_name)
         self.worker: ProjectionWorker | None = None
         if mode == "background":
-            self.worker = ProjectionWorker(self.projector)
+            self.worker = ProjectionWorker(self.projector, linger=linger)
         self._group: GroupCommitter | None = None
         self._group_lock = threading.Lock()
 

@@ -14,7 +14,7 @@ from lineagegraph.graph.kinds import EdgeKind
 from lineagegraph.graph.registry import open_store
 from lineagegraph.graph.store import GraphStore
 from lineagegraph.ingest.log import EventLog
-from lineagegraph.ingest.projection import Projector
+from lineagegraph.ingest.projection import ProjectionReport, ProjectionWorker, Projector
 from lineagegraph.ingest.service import IngestService
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
@@ -105,3 +105,38 @@ def test_replay_rebuilds_an_identical_store_from_the_log(tmp_path: Path) -> None
     report = Projector(svc.log, fresh, batch=2).catch_up()
     assert report.projected == 3 and report.position == 3
     assert _graph(fresh) == _graph(svc.store)
+
+
+class _ScriptedProjector:
+    """Stands in for a Projector (our own interface): run_once reports the
+    given batch sizes, one per call, then stops the worker."""
+
+    batch = 10
+
+    def __init__(self, sizes: list[int], worker_stop: Any) -> None:
+        self.sizes = sizes
+        self.stop = worker_stop
+
+    def run_once(self) -> ProjectionReport:
+        if not self.sizes:
+            self.stop()
+            return ProjectionReport(0, 0, 0)
+        return ProjectionReport(self.sizes.pop(0), 0, 0)
+
+
+def test_background_worker_lingers_after_small_batches_only() -> None:
+    """Inputs arriving one by one are projected together: after a batch smaller
+    than the projector's the worker waits ``linger``; after a full one, or with
+    nothing to do, it does not."""
+    worker = ProjectionWorker(None, linger=0.025)  # type: ignore[arg-type]
+    pauses: list[float] = []
+    worker._pause = pauses.append  # type: ignore[method-assign]
+    worker.projector = _ScriptedProjector([3, 10, 1, 0], worker._stop.set)  # type: ignore[assignment]
+    worker._loop()
+    assert pauses == [0.025, 0.025]  # after 3 and after 1; not after the full 10 or the empty run
+    still = ProjectionWorker(None, linger=0.0)  # type: ignore[arg-type]
+    still_pauses: list[float] = []
+    still._pause = still_pauses.append  # type: ignore[method-assign]
+    still.projector = _ScriptedProjector([3, 1], still._stop.set)  # type: ignore[assignment]
+    still._loop()
+    assert still_pauses == []
