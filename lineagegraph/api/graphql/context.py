@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 
+import anyio
 import anyio.to_thread
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
@@ -28,6 +29,12 @@ from lineagegraph.runtime import Services
 from lineagegraph.settings import Settings
 
 T = TypeVar("T")
+
+#: Store reads of GraphQL requests running at once (in worker threads), per app. More
+#: only add contention on a small machine: threads fight over the GIL, and beyond
+#: the embedded store's connection pool (5) every read opens a new SQLite connection
+#: with a cold page cache.
+STORE_CALLS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +59,9 @@ class Link:
 class GraphReader:
     """Batched, cached reads of one request (the DataLoaders)."""
 
-    def __init__(self, store: GraphStore) -> None:
+    def __init__(self, store: GraphStore, limiter: anyio.CapacityLimiter | None = None) -> None:
         self.store = store
+        self.limiter = limiter
         self.nodes: DataLoader[NodeKey, Node | None] = DataLoader(load_fn=self._load_nodes)
         self.edges: DataLoader[EdgeQuery, list[Edge]] = DataLoader(load_fn=self._load_edges)
 
@@ -64,9 +72,9 @@ class GraphReader:
         lineage takes long: on the event loop they would stall every other
         request, health probes included. The thread hop costs well under a
         millisecond (bench/bench_graphql.py measured no difference in CPU per
-        request on the embedded store).
+        request on the embedded store). At most ``limiter``'s tokens run at once.
         """
-        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
+        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self.limiter)
 
     def prime(self, nodes: Collection[Node]) -> None:
         """Remember nodes already read (by lineage, search, ...) so fields reuse them."""
@@ -156,7 +164,11 @@ class Context(BaseContext):
     """What every resolver gets as ``info.context``."""
 
     def __init__(
-        self, services: Services, principal: Principal | None, metrics: Metrics | None = None
+        self,
+        services: Services,
+        principal: Principal | None,
+        metrics: Metrics | None = None,
+        store_calls: anyio.CapacityLimiter | None = None,
     ) -> None:
         super().__init__()
         self.services = services
@@ -164,4 +176,4 @@ class Context(BaseContext):
         self.settings: Settings = services.settings
         #: ``None`` when the caller sent no token and anonymous reads are off
         self.principal = principal
-        self.graph = GraphReader(services.store)
+        self.graph = GraphReader(services.store, store_calls)
