@@ -8,7 +8,7 @@ algorithms are written once on top of this contract (see ``lineage.py`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -108,6 +108,10 @@ def check_traversal_spec(spec: TraversalSpec) -> Direction:
     return direction
 
 
+#: parents (id -> id) of the ids of a layered walk (see ``Traversal.from_layers``)
+ParentFinder = Callable[[Sequence[Sequence[int]]], Mapping[int, int]]
+
+
 class Traversal:
     """What a breadth-first expansion reached.
 
@@ -125,7 +129,15 @@ class Traversal:
     and the parents of a layered walk only when a path is asked for.
     """
 
-    __slots__ = ("_back", "_depth", "_key_of", "_layers", "_parent", "_parent_ids", "truncated")
+    __slots__ = (
+        "_depth",
+        "_find_parents",
+        "_key_of",
+        "_layers",
+        "_parent",
+        "_parent_ids",
+        "truncated",
+    )
 
     def __init__(
         self,
@@ -138,7 +150,7 @@ class Traversal:
         self._layers: Sequence[Sequence[int]] = ()
         self._key_of: Sequence[NodeKey | None] = ()
         self._parent_ids: Mapping[int, int] | None = None
-        self._back: Callable[[int], Iterable[int]] | None = None
+        self._find_parents: ParentFinder | None = None
         self.truncated = truncated
 
     @classmethod
@@ -149,22 +161,22 @@ class Traversal:
         *,
         truncated: bool = False,
         parent_ids: Mapping[int, int] | None = None,
-        back: Callable[[int], Iterable[int]] | None = None,
+        find_parents: ParentFinder | None = None,
     ) -> Traversal:
         """A walk given as ``layers[d]`` = the ids reached at depth ``d``.
 
         ``key_of[id]`` names an id (every reached id has a key; the table may
         grow later but never changes an entry). Parents come from
-        ``parent_ids`` (id -> id) or, when absent, from ``back(id)``: the ids
-        with an edge *to* ``id`` in the walked direction, of which one in the
-        previous layer is taken.
+        ``parent_ids`` (id -> id) or, when absent, from ``find_parents(layers)``,
+        called once, the first time a parent or a path is asked for (the store
+        answers it from its graph under its own lock).
         """
-        if parent_ids is None and back is None:
-            raise ValueError("from_layers needs parent_ids or back")
+        if parent_ids is None and find_parents is None:
+            raise ValueError("from_layers needs parent_ids or find_parents")
         t = cls()
         t._depth = t._parent = None
         t._layers, t._key_of = layers, key_of
-        t._parent_ids, t._back = parent_ids, back
+        t._parent_ids, t._find_parents = parent_ids, find_parents
         t.truncated = truncated
         return t
 
@@ -202,14 +214,8 @@ class Traversal:
 
     def _parent_id_map(self) -> Mapping[int, int]:
         if self._parent_ids is None:
-            back = self._back
-            assert back is not None
-            at = {i: d for d, layer in enumerate(self._layers) for i in layer}
-            found: dict[int, int] = {}
-            for d in range(1, len(self._layers)):
-                for v in self._layers[d]:
-                    found[v] = next(u for u in back(v) if at.get(u) == d - 1)
-            self._parent_ids = found
+            assert self._find_parents is not None
+            self._parent_ids = self._find_parents(self._layers)
         return self._parent_ids
 
     def path_to(self, key: NodeKey) -> list[NodeKey]:

@@ -381,3 +381,29 @@ def test_reads_after_a_write_never_come_from_a_stale_cache(tmp_path: Path) -> No
         assert edge.last_seen == at(2) and store.get_nodes([r])[r].deleted_at is None
     finally:
         store.close()
+
+
+def test_parents_asked_after_a_write_do_not_fail(tmp_path: Path) -> None:
+    """A whole closure's parents are found when first asked, under the store's
+    lock: a write in between must not break that (the walk is not redone)."""
+    store = EmbeddedStore(tmp_path / "later.db")
+    try:
+        a, b, c = ds("a"), ds("b"), ds("c")
+        r1, r2 = NodeKey.run("r1"), NodeKey.run("r2")
+        cs = ChangeSet()
+        for k in (a, b, c, r1, r2):
+            cs.node(k, at(0), P)
+        cs.edge(a, EdgeKind.CONSUMED, r1, at(0), P)
+        cs.edge(r1, EdgeKind.PRODUCED, b, at(0), P)
+        cs.edge(b, EdgeKind.CONSUMED, r2, at(0), P)
+        cs.edge(r2, EdgeKind.PRODUCED, c, at(0), P)
+        store.apply(cs)
+        walk = store.traverse(TraversalSpec((a,)))
+        assert walk.depth == {a: 0, r1: 1, b: 2, r2: 3, c: 4}
+        store.apply(ChangeSet(edge_tombstones=[EdgeTombstone(r1, EdgeKind.PRODUCED, b, at(1), P)]))
+        # b and r2 lost their way in from a: b has no parent now; r2 and c keep theirs
+        assert walk.path_to(c) == [b, r2, c]
+        assert walk.path_to(r1) == [a, r1]
+        assert walk.depth[c] == 4  # the walk itself is what it was
+    finally:
+        store.close()

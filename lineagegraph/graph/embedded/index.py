@@ -32,7 +32,7 @@ import networkx as nx
 from lineagegraph.graph.embedded.reach import ReachMirrors
 from lineagegraph.graph.keys import NodeKey, parse_key, trusted_key
 from lineagegraph.graph.kinds import LINEAGE_EDGE_KINDS, EdgeKind, NodeKind
-from lineagegraph.graph.store import Traversal
+from lineagegraph.graph.store import ParentFinder, Traversal
 
 NODE_KINDS: tuple[NodeKind, ...] = tuple(NodeKind)
 NODE_KIND_CODE: dict[NodeKind, int] = {k: i for i, k in enumerate(NODE_KINDS)}
@@ -340,6 +340,32 @@ class GraphIndex:
         return out
 
     # ---- traversal ----------------------------------------------------------
+    def parents(self, layers: Sequence[Sequence[int]], *, upstream: bool) -> dict[int, int]:
+        """A parent for each id of a walk's layers: an id one layer nearer the
+        start with a lineage edge to it, found by sweeping the edges out of each
+        layer (only edges inside the walk are looked at).
+
+        Meant for the graph the walk ran on. If writes came in between, an id
+        whose every way in has gone keeps the nearest reached id still linked
+        to it, or none; the walk itself is not redone.
+        """
+        walk = self.lineage.pred if upstream else self.lineage.succ
+        back = self.lineage.succ if upstream else self.lineage.pred
+        at = {i: d for d, layer in enumerate(layers) for i in layer}
+        parent: dict[int, int] = {}
+        for d in range(1, len(layers)):
+            for u in layers[d - 1]:
+                for w in walk.get(u, _NO_NEIGHBOURS):
+                    if at.get(w) == d and w not in parent:
+                        parent[w] = u
+        for d in range(1, len(layers)):
+            for v in layers[d]:
+                if v not in parent:
+                    nearer = [u for u in back.get(v, _NO_NEIGHBOURS) if at.get(u, d) < d]
+                    if nearer:
+                        parent[v] = min(nearer, key=at.__getitem__)
+        return parent
+
     def bfs(
         self,
         starts: Sequence[int],
@@ -349,6 +375,7 @@ class GraphIndex:
         allowed: bytes | None,
         max_depth: int | None,
         limit: int | None,
+        find_parents: ParentFinder | None = None,
     ) -> Traversal:
         """Breadth-first expansion over the current graph, by frontier.
 
@@ -357,15 +384,17 @@ class GraphIndex:
         so). Whole closures over every lineage edge kind in one of the
         lineage views are walked in C by the reach mirrors; everything else
         (a depth bound, a limit, other filters) by the Python walks below, on
-        int ids. Either way the result is layers of ids, named on demand.
+        int ids. Either way the result is layers of ids, named on demand. The
+        C walk finds no parents: ``find_parents`` (see :meth:`parents`, called
+        under the store's lock) does, when a caller asks; without it, the
+        Python walk runs.
         """
         starts = list(dict.fromkeys(starts))
         lineage = self.lineage
-        back = (lineage.succ if upstream else lineage.pred).__getitem__
-        if mask == LINEAGE_MASK and max_depth is None and limit is None:
+        if mask == LINEAGE_MASK and max_depth is None and limit is None and find_parents:
             layers = self.reach.layers(starts, upstream=upstream, allowed=allowed)
             if layers is not None:
-                return Traversal.from_layers(layers, self.keys, back=back)
+                return Traversal.from_layers(layers, self.keys, find_parents=find_parents)
         adjs: list[tuple[Adjacency, int | None]] = []
         for g, part in ((lineage, LINEAGE_MASK), (self.structure, STRUCTURAL_MASK)):
             if mask & part:

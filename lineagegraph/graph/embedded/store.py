@@ -19,7 +19,7 @@ This store assumes it is the only writer of its file (one process).
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
@@ -284,6 +284,11 @@ class EmbeddedStore:
             index = self._index
             starts = self._ids(spec.starts)
             if spec.as_of is None:
+
+                def find_parents(layers: Sequence[Sequence[int]]) -> dict[int, int]:
+                    with self._read():
+                        return self._index.parents(layers, upstream=upstream)
+
                 return index.bfs(
                     [s for s in starts if index.alive[s]],
                     upstream=upstream,
@@ -291,6 +296,7 @@ class EmbeddedStore:
                     allowed=allowed,
                     max_depth=spec.max_depth,
                     limit=spec.limit,
+                    find_parents=find_parents,
                 )
             with self._engine.connect() as conn:
                 ids, parent_ids, truncated = sql.bfs_as_of(
