@@ -189,13 +189,13 @@ async def post_lineage(request: Request) -> Response:
 
 
 async def _ingest(svc: Services, checked: list[Checked]) -> IngestReport:
-    docs, keys = valid_payloads(checked)
+    valid = valid_payloads(checked)
     submitted = None
-    if docs:
+    if valid.docs:
         # coalesced with concurrent requests into one log transaction (group commit);
         # shielded: a cancelled request (server shutdown) must not cancel a submission
         # that the committer will resolve, and that may be durable already
-        future = svc.ingest.submit_grouped(SOURCE, docs, keys)
+        future = svc.ingest.submit_grouped(SOURCE, valid.docs, valid.keys, valid.texts)
         submitted = await asyncio.shield(asyncio.wrap_future(future))
     rejected: dict[int, int] = {}
     if any(c.error is not None for c in checked):

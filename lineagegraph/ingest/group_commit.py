@@ -24,7 +24,9 @@ from lineagegraph.ingest.service import SubmitResult
 
 log = logging.getLogger(__name__)
 
-SubmitFn = Callable[[str, Sequence[Any], Sequence[str | None]], SubmitResult]
+SubmitFn = Callable[
+    [str, Sequence[Any], Sequence[str | None], Sequence[bytes | None]], SubmitResult
+]
 
 
 @dataclass(slots=True)
@@ -32,6 +34,7 @@ class _Pending:
     source: str
     payloads: Sequence[Any]
     keys: Sequence[str | None]
+    texts: Sequence[bytes | None]
     future: Future[SubmitResult] = field(default_factory=Future)
 
 
@@ -47,12 +50,18 @@ class GroupCommitter:
         self._closed = False
 
     def submit(
-        self, source: str, payloads: Sequence[Any], keys: Sequence[str | None] | None = None
+        self,
+        source: str,
+        payloads: Sequence[Any],
+        keys: Sequence[str | None] | None = None,
+        texts: Sequence[bytes | None] | None = None,
     ) -> Future[SubmitResult]:
-        """Queue inputs of one source; the future resolves once they are durable."""
+        """Queue inputs of one source (their keys and canonical JSON texts when the
+        caller has them); the future resolves once they are durable."""
         if self._closed:
             raise RuntimeError("the group committer is closed")
-        pending = _Pending(source, payloads, keys if keys is not None else [None] * len(payloads))
+        none = [None] * len(payloads)
+        pending = _Pending(source, payloads, none if keys is None else keys, texts or none)
         self._queue.put(pending)
         return pending.future
 
@@ -89,8 +98,9 @@ class GroupCommitter:
         for source, pendings in by_source.items():
             payloads = [x for p in pendings for x in p.payloads]
             keys = [k for p in pendings for k in p.keys]
+            texts = [t for p in pendings for t in p.texts]
             try:
-                result = self._submit(source, payloads, keys)
+                result = self._submit(source, payloads, keys, texts)
             except BaseException as exc:  # every waiter learns why; the thread lives on
                 log.warning("group commit of %d %s inputs failed: %s", len(payloads), source, exc)
                 for p in pendings:

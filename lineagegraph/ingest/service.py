@@ -69,10 +69,20 @@ class IngestService:
             self.worker.stop()
 
     def submit(
-        self, source: str, payloads: Sequence[Any], keys: Sequence[str | None] | None = None
+        self,
+        source: str,
+        payloads: Sequence[Any],
+        keys: Sequence[str | None] | None = None,
+        texts: Sequence[bytes | None] | None = None,
     ) -> SubmitResult:
-        """Durably log valid inputs of one source, then project (inline) or wake the worker."""
-        inputs = [LogInput(source, p, keys[i] if keys else None) for i, p in enumerate(payloads)]
+        """Durably log valid inputs of one source, then project (inline) or wake the worker.
+
+        ``texts``, when the caller has them, are the payloads' canonical JSON
+        (``log.canonical_json``), so the log does not serialize them again."""
+        inputs = [
+            LogInput(source, p, keys[i] if keys else None, texts[i] if texts else None)
+            for i, p in enumerate(payloads)
+        ]
         appended = self.log.append(inputs)
         if self.worker is not None:
             self.worker.notify()
@@ -112,7 +122,11 @@ class IngestService:
         return SubmitResult(appended, True)
 
     def submit_grouped(
-        self, source: str, payloads: Sequence[Any], keys: Sequence[str | None] | None = None
+        self,
+        source: str,
+        payloads: Sequence[Any],
+        keys: Sequence[str | None] | None = None,
+        texts: Sequence[bytes | None] | None = None,
     ) -> Future[SubmitResult]:
         """Like :meth:`submit`, but coalesced with concurrent callers into one log
         transaction (and one projection): for many small concurrent submissions,
@@ -123,7 +137,7 @@ class IngestService:
                 from lineagegraph.ingest.group_commit import GroupCommitter
 
                 self._group = GroupCommitter(self.submit)
-        return self._group.submit(source, payloads, keys)
+        return self._group.submit(source, payloads, keys, texts)
 
     def reject(self, source: str, raw: str | bytes, error: str) -> int:
         """Keep a bad input in the dead letters with its reason; returns its log position."""

@@ -24,11 +24,14 @@ def test_concurrent_submissions_are_committed_together_and_answered_apart(
         release = threading.Event()
 
         def submit(
-            source: str, payloads: Sequence[Any], keys: Sequence[str | None]
+            source: str,
+            payloads: Sequence[Any],
+            keys: Sequence[str | None],
+            texts: Sequence[bytes | None],
         ) -> SubmitResult:
             release.wait(10)  # hold the first group so that the others queue up
             groups.append(len(payloads))
-            return s.service.submit(source, payloads, keys)
+            return s.service.submit(source, payloads, keys, texts)
 
         committer = GroupCommitter(submit)
         # empty ChangeSets told apart by a note; 20 repeat earlier documents
@@ -48,7 +51,9 @@ def test_concurrent_submissions_are_committed_together_and_answered_apart(
 def test_a_failed_commit_reaches_every_caller_and_the_committer_lives_on() -> None:
     calls = 0
 
-    def submit(source: str, payloads: Sequence[Any], keys: Sequence[str | None]) -> SubmitResult:
+    def submit(
+        source: str, payloads: Sequence[Any], keys: Sequence[str | None], texts: Sequence[Any]
+    ) -> SubmitResult:
         nonlocal calls
         calls += 1
         if calls == 1:

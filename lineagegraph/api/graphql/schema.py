@@ -246,10 +246,12 @@ class LineageGraphRouter(GraphQLRouter[Context, None]):
         return encode_json(data)
 
     def response_cache(self, app: Any) -> ResponseCache | None:
-        """The app's response cache (made on first use: the router has no app before)."""
+        """The app's response cache (made on first use: the router has no app before);
+        None when turned off, or when the store reports no revision (see ``cache.py``)."""
         if not self._cache_made:
             settings: Settings = app.state.settings
-            if settings.graphql_cache_bytes > 0:
+            revisioned = callable(getattr(app.state.services.store, "revision", None))
+            if settings.graphql_cache_bytes > 0 and revisioned:
                 self._cache = ResponseCache(
                     settings.graphql_cache_bytes,
                     app.state.metrics.registry,
@@ -266,8 +268,8 @@ class LineageGraphRouter(GraphQLRouter[Context, None]):
         """
         app = scope["app"]
         cache = self.response_cache(app)
-        store: Revisioned | Any = app.state.services.store
-        if cache is None or not callable(getattr(store, "revision", None)):
+        store: Revisioned = app.state.services.store  # (has a revision: see response_cache)
+        if cache is None:
             return None
         content_type = authorization = None
         for name, value in scope["headers"]:
@@ -316,9 +318,9 @@ class LineageGraphRouter(GraphQLRouter[Context, None]):
             request_data=request_data,
         )
         cache = self.response_cache(request.app)
-        store: Revisioned | Any = context.services.store
-        if cache is None or not callable(getattr(store, "revision", None)):
-            return await execute()  # (not isinstance: a Protocol check costs 10 us a time)
+        store: Revisioned | Any = context.services.store  # (has a revision: see response_cache)
+        if cache is None:
+            return await execute()
         revision = store.revision()
         key = cache.key(
             request_data.query,

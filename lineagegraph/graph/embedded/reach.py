@@ -39,7 +39,6 @@ class ReachMirrors:
         self._kinds = kinds
         self._hidden_code = [None if v is None else kind_code[v] for v in VIEWS]
         self._all_codes = frozenset(kind_code.values())
-        self._kind_code = kind_code
         self._graphs = [
             (rx.PyDiGraph(multigraph=False), rx.PyDiGraph(multigraph=False)) for _ in VIEWS
         ]

@@ -74,6 +74,8 @@ class Checked:
     key: str | None = None
     error: ValidationFailed | None = None
     warnings: tuple[ValidationWarning, ...] = ()
+    #: the event's canonical JSON, which ``key`` hashes and the log stores
+    text: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,25 +140,32 @@ def check(item: RawItem) -> Checked:
         event = validate_event(item.doc)
     except ValidationFailed as exc:
         return Checked(item, error=exc)
-    return Checked(item, event=event, key=event_key(item.doc), warnings=event.warnings)
+    # the idempotency key: SHA-256 of the canonical JSON (kept: the log stores it)
+    text = canonical_json(item.doc)
+    key = hashlib.sha256(text).hexdigest()
+    return Checked(item, event=event, key=key, warnings=event.warnings, text=text)
 
 
-def event_key(doc: Any) -> str:
-    """The idempotency key of an event: SHA-256 of its canonical JSON."""
-    return hashlib.sha256(canonical_json(doc)).hexdigest()
+@dataclass(frozen=True, slots=True)
+class Payloads:
+    """The valid events of a batch, ready for ``IngestService.submit``."""
+
+    docs: list[Any]
+    keys: list[str | None]
+    texts: list[bytes | None]
 
 
-def valid_payloads(checked: Sequence[Checked]) -> tuple[list[Any], list[str | None]]:
-    """The valid events and their keys, ready for ``IngestService.submit``; their
-    validation is cached for the mapper."""
-    docs: list[Any] = []
-    keys: list[str | None] = []
+def valid_payloads(checked: Sequence[Checked]) -> Payloads:
+    """The valid events, their keys and canonical JSON; their validation is
+    cached for the mapper."""
+    out = Payloads([], [], [])
     for c in checked:
         if c.event is not None and c.key is not None:
             validated_cache.put(c.key, c.event)
-            docs.append(c.item.doc)
-            keys.append(c.key)
-    return docs, keys
+            out.docs.append(c.item.doc)
+            out.keys.append(c.key)
+            out.texts.append(c.text)
+    return out
 
 
 def reject_invalid(service: IngestService, checked: Sequence[Checked]) -> dict[int, int]:
@@ -189,8 +198,8 @@ def assemble(
 def ingest_items(service: IngestService, items: Sequence[RawItem]) -> IngestReport:
     """Validate, log and project a batch of items (one log transaction)."""
     checked = [check(item) for item in items]
-    docs, keys = valid_payloads(checked)
-    submitted = service.submit(SOURCE, docs, keys) if docs else None
+    valid = valid_payloads(checked)
+    submitted = service.submit(SOURCE, valid.docs, valid.keys, valid.texts) if valid.docs else None
     return assemble(checked, submitted, reject_invalid(service, checked))
 
 
@@ -343,27 +352,19 @@ def prepare(items: Sequence[RawItem]) -> Prepared:
     mapped: list[ChangeSet] = []
     failed = mapper is None
     for item in items:
-        item = parse_item(item)
-        if item.error is not None:
-            checked.append(Checked(item, error=item.error))
+        c = check(item)
+        if c.event is None or c.key is None:
+            checked.append(c)
             texts.append(None)
             continue
-        try:
-            event = validate_event(item.doc)
-        except ValidationFailed as exc:
-            checked.append(Checked(item, error=exc))
-            texts.append(None)
-            continue
-        text = canonical_json(item.doc)
-        key = hashlib.sha256(text).hexdigest()
         if mapper is not None and not failed:
             try:
-                mapped.append(mapper.map(event, Provenance(SOURCE, key)))
+                mapped.append(mapper.map(c.event, Provenance(SOURCE, c.key)))
             except InvalidInput:
                 failed = True
         # only what the report needs goes back: the canonical text replaces the rest
-        checked.append(Checked(RawItem(item.origin), key=key, warnings=event.warnings))
-        texts.append(text)
+        checked.append(Checked(RawItem(c.item.origin), key=c.key, warnings=c.warnings))
+        texts.append(c.text)
     return Prepared(checked, texts, None if failed else pack(coalesce(mapped)))
 
 
