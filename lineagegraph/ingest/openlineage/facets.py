@@ -44,7 +44,7 @@ def _job_type_kind(f: m.JobTypeJobFacet) -> str:
     job_type = (f.jobType or "").upper()
     if "TRAIN" in job_type:
         return "training"
-    if any(word in job_type for word in ("SERV", "INFER", "PREDICT")):
+    if "SERV" in job_type or "INFER" in job_type or "PREDICT" in job_type:
         return "serving"
     processing = f.processingType.upper()
     if processing == "STREAMING":
@@ -167,16 +167,22 @@ def facet_props(
     if not raw:
         return props
     for name, value in raw.items():
-        facet = _typed(typed, name)
-        deleted = deletable and isinstance(value, Mapping) and value.get("_deleted") is True
+        deleted = (
+            deletable
+            # `type(...) is dict` first: the Mapping ABC check costs ~10 times more
+            and (type(value) is dict or isinstance(value, Mapping))
+            and value.get("_deleted") is True
+        )
         props[f"facets.{name}"] = None if deleted else value
         extract = extractors.get(name)
         if extract is None:
             continue
-        if deleted or facet is None:
-            props.update({k: None for k in extract(None)} if deleted else {})
+        if deleted:
+            props.update({k: None for k in extract(None)})
         else:
-            props.update(extract(facet))
+            facet = _typed(typed, name)
+            if facet is not None:
+                props.update(extract(facet))
     return props
 
 

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -56,10 +56,10 @@ import orjson
 
 from lineagegraph.graph.changeset import (
     ChangeSet,
-    EdgeUpsert,
     NodeTombstone,
-    NodeUpsert,
     Provenance,
+    edge_upsert,
+    node_upsert,
 )
 from lineagegraph.graph.keys import NodeKey
 from lineagegraph.graph.kinds import EdgeKind, NodeKind
@@ -93,7 +93,13 @@ if TYPE_CHECKING:
     from lineagegraph.settings import Settings
 
 SOURCE = "openlineage"
-E = EdgeKind
+# Edge and node kinds as module constants: reading an enum member off its class
+# costs a metaclass lookup (~50 ns), and the mapping names them per node and edge.
+CONSUMED, PRODUCED, DERIVES = EdgeKind.CONSUMED, EdgeKind.PRODUCED, EdgeKind.DERIVES
+HAS_FIELD, VERSION_OF, ALIAS_OF = EdgeKind.HAS_FIELD, EdgeKind.VERSION_OF, EdgeKind.ALIAS_OF
+INSTANCE_OF, CHILD_OF = EdgeKind.INSTANCE_OF, EdgeKind.CHILD_OF
+READ_VERSION, WROTE_VERSION = EdgeKind.READ_VERSION, EdgeKind.WROTE_VERSION
+FIELD = NodeKind.FIELD
 
 
 class OpenLineageMapper:
@@ -169,6 +175,7 @@ class _EventMapping:
         self.event = validated.event
         self.raw = validated.raw
         self.t: datetime = validated.event.eventTime
+        self.when = self.t.isoformat()  # the event time as the properties hold it
         self.prov = provenance
         self.cs = ChangeSet()
         self._ensured: set[NodeKey] = set()
@@ -176,23 +183,28 @@ class _EventMapping:
         self._names: dict[tuple[str, str], NodeKey] = {}
         self.job_key: NodeKey | None = None
         self.run_key: NodeKey | None = None
+        #: the run id of a RunEvent (its datasets' quality results name it)
+        self.run_id = self.event.run.runId if isinstance(self.event, m.RunEvent) else None
 
     # ---- events ---------------------------------------------------------------------
     def build(self) -> ChangeSet:
         ev = self.event
-        if isinstance(ev, m.DatasetEvent):
+        # a RunEvent first: isinstance is quick when it holds, slower when it does not
+        if not isinstance(ev, m.RunEvent | m.JobEvent):
+            assert isinstance(ev, m.DatasetEvent)
             self._dataset(ev.dataset, _raw(self.raw, "dataset"), role=None)
             return self.cs
-        assert isinstance(ev, m.RunEvent | m.JobEvent)
         self.job_key = self._job(ev.job, _raw(self.raw, "job"))
         if isinstance(ev, m.RunEvent):
             self.run_key = self._run(ev)
         # register every dataset's canonical name first: column lineage may refer to any
         inputs, outputs = ev.inputs or [], ev.outputs or []
         raw_in, raw_out = _raw_list(self.raw, "inputs"), _raw_list(self.raw, "outputs")
+        names = self._names
         for ds in [*inputs, *outputs]:
-            if (ds.namespace, ds.name) not in self._names:
-                self._names[(ds.namespace, ds.name)] = self._dataset_key(ds)
+            sent = (ds.namespace, ds.name)
+            if sent not in names:
+                names[sent] = self._dataset_key(ds)
         for i, ids in enumerate(inputs):
             self._dataset(ids, raw_in[i], role="input")
         for i, ods in enumerate(outputs):
@@ -207,7 +219,7 @@ class _EventMapping:
         if isinstance(ev, m.RunEvent) and ev.eventType == "COMPLETE":
             # the job's latest completed run (merged by event time): reconcile.py
             # compares the job's current inputs and outputs with that run's
-            props["last_completed_run"] = {"run_id": ev.run.runId, "at": self.t.isoformat()}
+            props["last_completed_run"] = {"run_id": ev.run.runId, "at": self.when}
         self._node(key, self.t, self.prov, props)
         self._ensured.add(key)
         return key
@@ -222,7 +234,7 @@ class _EventMapping:
             "job_name": ev.job.name,
             "producer": ev.producer,
         }
-        when = self.t.isoformat()
+        when = self.when
         etype = ev.eventType
         if etype in m.TERMINAL_STATES:
             props["state"] = etype
@@ -237,7 +249,7 @@ class _EventMapping:
         props.update(facet_props(run_facets, run.facets, RUN_FACETS, deletable=False))
         self._node(key, self.t, self.prov, props)
         self._ensured.add(key)
-        self._edge(key, E.INSTANCE_OF, self.job_key, self.t, self.prov)
+        self._edge(key, INSTANCE_OF, self.job_key, self.t, self.prov)
         parent = run.facets.parent if run.facets else None
         if parent is not None and parent.run.runId != run.runId:
             parent_job = self._ensure(
@@ -245,8 +257,8 @@ class _EventMapping:
                 {"namespace": parent.job.namespace, "name": parent.job.name},
             )
             parent_run = self._ensure(run_key(parent.run.runId), {"run_id": parent.run.runId})
-            self._edge(parent_run, E.INSTANCE_OF, parent_job, self.t, self.prov)
-            self._edge(key, E.CHILD_OF, parent_run, self.t, self.prov)
+            self._edge(parent_run, INSTANCE_OF, parent_job, self.t, self.prov)
+            self._edge(key, CHILD_OF, parent_run, self.t, self.prov)
         return key
 
     # ---- datasets ----------------------------------------------------------------------
@@ -276,14 +288,15 @@ class _EventMapping:
         elif isinstance(ds, m.OutputDataset):
             role_facets, raw_role = ds.outputFacets, _raw(raw, "outputFacets")
 
+        raw_facets = _raw(raw, "facets")
         props: dict[str, Any] = {"namespace": key.parts[0], "name": key.parts[1]}
-        props.update(facet_props(_raw(raw, "facets"), facets, DATASET_FACETS))
+        props.update(facet_props(raw_facets, facets, DATASET_FACETS))
         schema = facets.schema_ if facets else None
         version, source = _version(facets)
         if version is not None:
             props["current_version"] = version
         quality = _quality(facets, role_facets)
-        run_id = self.event.run.runId if isinstance(self.event, m.RunEvent) else None
+        run_id, when = self.run_id, self.when
         for assertion in quality.assertions:
             name = assertion.name or _assertion_id(assertion)
             props[f"quality.{name}"] = {
@@ -292,14 +305,10 @@ class _EventMapping:
                 "column": assertion.column,
                 "severity": assertion.severity,
                 "run_id": run_id,
-                "at": t.isoformat(),
+                "at": when,
             }
         if quality.metrics is not None:
-            props["quality_metrics"] = {
-                **_metrics(quality.metrics),
-                "run_id": run_id,
-                "at": t.isoformat(),
-            }
+            props["quality_metrics"] = {**_metrics(quality.metrics), "run_id": run_id, "at": when}
         stats = _pick(role_facets, facets, "outputStatistics") if role == "output" else None
         if stats is not None:
             props["output_statistics"] = {**_statistics(stats), "run_id": run_id}
@@ -307,7 +316,7 @@ class _EventMapping:
         if lifecycle is not None and not lifecycle.deleted:
             props["lifecycle_state"] = {
                 "state": lifecycle.lifecycleStateChange,
-                "at": t.isoformat(),
+                "at": when,
                 "run_id": run_id,
             }
         self._node(key, t, prov, props)
@@ -321,11 +330,11 @@ class _EventMapping:
             dv_props: dict[str, Any] = {"version": version, "version_source": source}
             if schema is not None and not schema.deleted:
                 # the schema of this version (the dataset keeps the latest in facets.schema)
-                dv_props["schema"] = _raw(_raw(raw, "facets"), "schema").get("fields", [])
+                dv_props["schema"] = _raw(raw_facets, "schema").get("fields", [])
             self._node(dv, t, prov, dv_props)
-            self._edge(dv, E.VERSION_OF, key, t, prov)
+            self._edge(dv, VERSION_OF, key, t, prov)
             if self.run_key is not None and role is not None:
-                kind = E.READ_VERSION if role == "input" else E.WROTE_VERSION
+                kind = READ_VERSION if role == "input" else WROTE_VERSION
                 self._edge(self.run_key, kind, dv, t, prov)
         if role is not None:
             self._io_edges(key, role, facets, role_facets, raw_role, quality)
@@ -337,12 +346,12 @@ class _EventMapping:
 
     def _alias(self, ds: m.Dataset, key: NodeKey) -> None:
         sent = self.resolved(ds.namespace, ds.name)
-        if sent != key:
+        if sent is not key and sent != key:  # keys are shared: identity is the common case
             self._ensure(
                 sent,
                 {"namespace": sent.parts[0], "name": sent.parts[1], "alias_of": str(key)},
             )
-            self._edge(sent, E.ALIAS_OF, key, self.t, self.prov, {"reason": "symlink"})
+            self._edge(sent, ALIAS_OF, key, self.t, self.prov, {"reason": "symlink"})
 
     def _io_edges(
         self,
@@ -369,15 +378,15 @@ class _EventMapping:
             if stats is not None:
                 props["input_statistics"] = _statistics(stats)
             if self.run_key is not None:
-                self._edge(key, E.CONSUMED, self.run_key, t, prov, props)
-            self._edge(key, E.CONSUMED, self.job_key, t, prov, _job_edge_props(props))
+                self._edge(key, CONSUMED, self.run_key, t, prov, props)
+            self._edge(key, CONSUMED, self.job_key, t, prov, _job_edge_props(props))
         else:
             stats = _pick(role_facets, facets, "outputStatistics")
             if stats is not None:
                 props["output_statistics"] = _statistics(stats)
             if self.run_key is not None:
-                self._edge(self.run_key, E.PRODUCED, key, t, prov, props)
-            self._edge(self.job_key, E.PRODUCED, key, t, prov, _job_edge_props(props))
+                self._edge(self.run_key, PRODUCED, key, t, prov, props)
+            self._edge(self.job_key, PRODUCED, key, t, prov, _job_edge_props(props))
 
     def _lifecycle(self, key: NodeKey, f: m.LifecycleStateChangeDatasetFacet) -> None:
         if f.lifecycleStateChange == "DROP":
@@ -391,7 +400,7 @@ class _EventMapping:
                     old, {"namespace": old.parts[0], "name": old.parts[1], "renamed_to": str(key)}
                 )
                 self.cs.node_tombstones.append(NodeTombstone(old, self.t, self.prov))
-                self._edge(old, E.ALIAS_OF, key, self.t, self.prov, {"reason": "rename"})
+                self._edge(old, ALIAS_OF, key, self.t, self.prov, {"reason": "rename"})
 
     # ---- fields and column lineage ------------------------------------------------------
     def _fields(self, ds: NodeKey, fields: list[m.SchemaField], prefix: tuple[str, ...]) -> None:
@@ -400,18 +409,19 @@ class _EventMapping:
         nodes, edges = self.cs.nodes.append, self.cs.edges.append
         base = (ds.parts[0], ds.parts[1])
         for f in fields:
-            path = (*prefix, f.name)
-            key = node_key(NodeKind.FIELD, (*base, *path))
+            name = f.name
+            path = (*prefix, name)
+            key = node_key(FIELD, base + path)
             props = {
-                "name": f.name,
+                "name": name,
                 "path": list(path),
                 "type": f.type,
                 "description": f.description,
                 "ordinal_position": f.ordinal_position,
             }
-            nodes(NodeUpsert(key, t, prov, props))
+            nodes(node_upsert(key, t, prov, props))
             ensured.add(key)
-            edges(EdgeUpsert(ds, E.HAS_FIELD, key, t, prov, {}))
+            edges(edge_upsert(ds, HAS_FIELD, key, t, prov, {}))
             if f.fields:
                 self._fields(ds, f.fields, path)
 
@@ -425,7 +435,7 @@ class _EventMapping:
         if key not in self._ensured:
             self._ensure(ds, {"namespace": ds.parts[0], "name": ds.parts[1]})
             self._ensure(key, {"name": name, "path": [name]})
-            self._edge(ds, E.HAS_FIELD, key, self.t, self.prov)
+            self._edge(ds, HAS_FIELD, key, self.t, self.prov)
         return key
 
     def _column_lineage(self, out: NodeKey, facets: m.DatasetFacets) -> None:
@@ -472,14 +482,14 @@ class _EventMapping:
         for (src, dst), props in edges.items():
             if self.job_key is not None:
                 props["job"] = str(self.job_key)
-            self._edge(src, E.DERIVES, dst, self.t, self.prov, props)
+            self._edge(src, DERIVES, dst, self.t, self.prov, props)
 
     # ---- helpers -------------------------------------------------------------------------
     def _node(
         self, key: NodeKey, t: datetime, prov: Provenance, props: dict[str, Any] | None = None
     ) -> None:
         """Upsert a node (``props``: a dict of this mapping's own, not copied)."""
-        self.cs.nodes.append(NodeUpsert(key, t, prov, {} if props is None else props))
+        self.cs.nodes.append(node_upsert(key, t, prov, {} if props is None else props))
 
     def _edge(
         self,
@@ -490,7 +500,7 @@ class _EventMapping:
         prov: Provenance,
         props: dict[str, Any] | None = None,
     ) -> None:
-        self.cs.edges.append(EdgeUpsert(src, kind, dst, t, prov, {} if props is None else props))
+        self.cs.edges.append(edge_upsert(src, kind, dst, t, prov, {} if props is None else props))
 
     def _ensure(self, key: NodeKey, props: dict[str, Any]) -> NodeKey:
         """Upsert a node this event only refers to (once per event)."""
@@ -507,7 +517,7 @@ class _Quality:
     __slots__ = ("assertions", "metrics")
 
     def __init__(
-        self, assertions: list[m.Assertion], metrics: m.DataQualityMetricsFacet | None
+        self, assertions: Sequence[m.Assertion], metrics: m.DataQualityMetricsFacet | None
     ) -> None:
         self.assertions = assertions
         self.metrics = metrics
@@ -518,9 +528,14 @@ def _quality(facets: m.DatasetFacets | None, role: m.DatasetFacets | None) -> _Q
     them) the dataset facets; the input facets win when both are present."""
     dqa = _pick(role, facets, "dataQualityAssertions")
     dqm = _pick(role, facets, "dataQualityMetrics")
+    if dqa is None and dqm is None:
+        return _NO_QUALITY  # the common case
     assertions = dqa.assertions if isinstance(dqa, m.DataQualityAssertionsFacet) else []
     metrics = dqm if isinstance(dqm, m.DataQualityMetricsFacet) else None
     return _Quality(assertions, metrics)
+
+
+_NO_QUALITY = _Quality((), None)
 
 
 def _pick(first: m.DatasetFacets | None, second: m.DatasetFacets | None, name: str) -> Any:
@@ -563,9 +578,20 @@ def _version(facets: m.DatasetFacets | None) -> tuple[str | None, str | None]:
         return facets.version.datasetVersion, "facet"
     schema = facets.schema_
     if schema is not None and schema.fields and not schema.deleted:
-        digest = hashlib.sha256(orjson.dumps(_shape(schema.fields))).hexdigest()[:16]
-        return f"schema-{digest}", "schema"
+        shape = orjson.dumps(_shape(schema.fields))
+        version = _schema_versions.get(shape)
+        if version is None:
+            if len(_schema_versions) >= 4096:
+                _schema_versions.clear()
+            digest = hashlib.sha256(shape).hexdigest()[:16]
+            version = _schema_versions[shape] = f"schema-{digest}"
+        return version, "schema"
     return None, None
+
+
+#: schema shape (JSON) -> its version: the same schemas come again and again, and a
+#: SHA-256 costs more than the rest of the version (memoized, bounded)
+_schema_versions: dict[bytes, str] = {}
 
 
 def _shape(fields: list[m.SchemaField]) -> list[Any]:
@@ -575,12 +601,15 @@ def _shape(fields: list[m.SchemaField]) -> list[Any]:
 
 def _raw(doc: Mapping[str, Any] | None, key: str) -> Mapping[str, Any]:
     value = doc.get(key) if doc else None
-    return value if isinstance(value, Mapping) else {}
+    # `type(...) is dict` first: the Mapping ABC check costs ~10 times more
+    return value if type(value) is dict or isinstance(value, Mapping) else {}
 
 
 def _raw_list(doc: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     value = doc.get(key)
-    return [v if isinstance(v, Mapping) else {} for v in value] if isinstance(value, list) else []
+    if not isinstance(value, list):
+        return []
+    return [v if type(v) is dict or isinstance(v, Mapping) else {} for v in value]
 
 
 def configure(settings: Settings) -> None:

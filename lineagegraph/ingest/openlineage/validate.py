@@ -202,7 +202,7 @@ def _normalize(doc: dict[str, Any], warnings: list[ValidationWarning]) -> dict[s
         _strip_nulls(norm, "$", warnings)
     else:
         norm = dict(doc)  # copy on write: containers are copied before they change
-    if "schemaURL" not in norm and any(k in norm for k in ("run", "job", "dataset")):
+    if "schemaURL" not in norm and ("run" in norm or "job" in norm or "dataset" in norm):
         norm["schemaURL"] = SPEC_URL
         _warn(warnings, "missing_schema_url", "$.schemaURL", "no schemaURL: read as spec 2-0-2")
     if "eventTime" in norm:
@@ -212,30 +212,34 @@ def _normalize(doc: dict[str, Any], warnings: list[ValidationWarning]) -> dict[s
         for name, facet in list(facets.items()):
             if not isinstance(facet, dict):
                 continue  # the models report the type error
-            where = _join(path, name)
             if (
                 role != "run"
                 and facet.get("_deleted") is True
                 and not _valid_facet(role, name, facet)
             ):
                 del facets[name]
-                _warn(warnings, "deleted_facet_unchecked", where, "deleted facet: not checked")
+                _warn(warnings, "deleted_facet_unchecked", _join(path, name),
+                      "deleted facet: not checked")  # fmt: skip
                 continue
-            if "_producer" not in facet or "_schemaURL" not in facet:
-                facet = facets[name] = dict(facet)
-                if "_producer" not in facet and isinstance(producer, str):
-                    facet["_producer"] = producer
-                    _warn(warnings, "missing_facet_base_fields", f"{where}._producer",
-                          "facet has no _producer: the event's producer is used")  # fmt: skip
-                if "_schemaURL" not in facet:
-                    facet["_schemaURL"] = ""
-                    _warn(warnings, "missing_facet_base_fields", f"{where}._schemaURL",
-                          "facet has no _schemaURL")  # fmt: skip
-        if role == "run" and isinstance(facets.get("nominalTime"), dict):
-            nominal = facets["nominalTime"] = dict(facets["nominalTime"])
-            for key in ("nominalStartTime", "nominalEndTime"):
-                if key in nominal:
-                    nominal[key] = _time(nominal[key], f"{path}.nominalTime.{key}", warnings)
+            if "_producer" in facet and "_schemaURL" in facet:
+                continue  # nothing to rewrite (the common case)
+            where = _join(path, name)
+            facet = facets[name] = dict(facet)
+            if "_producer" not in facet and isinstance(producer, str):
+                facet["_producer"] = producer
+                _warn(warnings, "missing_facet_base_fields", f"{where}._producer",
+                      "facet has no _producer: the event's producer is used")  # fmt: skip
+            if "_schemaURL" not in facet:
+                facet["_schemaURL"] = ""
+                _warn(warnings, "missing_facet_base_fields", f"{where}._schemaURL",
+                      "facet has no _schemaURL")  # fmt: skip
+        if role == "run":
+            nominal = facets.get("nominalTime")
+            if isinstance(nominal, dict):
+                nominal = facets["nominalTime"] = dict(nominal)
+                for key in ("nominalStartTime", "nominalEndTime"):
+                    if key in nominal:
+                        nominal[key] = _time(nominal[key], f"{path}.nominalTime.{key}", warnings)
         elif role == "dataset" and isinstance(facets.get("dataQualityMetrics"), dict):
             metrics = facets["dataQualityMetrics"] = dict(facets["dataQualityMetrics"])
             where = f"{path}.dataQualityMetrics"
@@ -259,6 +263,10 @@ def _valid_facet(role: str, name: str, facet: dict[str, Any]) -> bool:
     return True
 
 
+#: The facets objects of a dataset (the role ones only in inputs and outputs).
+_DATASET_FACETS = ("facets", "inputFacets", "outputFacets")
+
+
 def _facet_containers(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], str]]:
     """Every facets object of an event that a leniency may rewrite, each a copy that
     may be changed (and so are the objects and lists on its way from ``doc``, itself
@@ -280,14 +288,18 @@ def _facet_containers(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]
             continue
         copied = False
         for i, item in enumerate(items):
-            if isinstance(item, dict) and any(
-                isinstance(f, dict) and _rewrites(f, "dataset")
-                for f in (item.get("facets"), item.get("inputFacets"), item.get("outputFacets"))
-            ):
-                if not copied:
-                    items = doc[side] = list(items)
-                    copied = True
-                yield from _dataset_facets(items, i, f"$.{side}[{i}]")
+            if not isinstance(item, dict):
+                continue
+            for key in _DATASET_FACETS:
+                facets = item.get(key)
+                if isinstance(facets, dict) and _rewrites(facets, "dataset"):
+                    break
+            else:
+                continue  # nothing of this dataset is rewritten (the common case)
+            if not copied:
+                items = doc[side] = list(items)
+                copied = True
+            yield from _dataset_facets(items, i, f"$.{side}[{i}]")
 
 
 def _dataset_facets(
@@ -296,7 +308,7 @@ def _dataset_facets(
     """The facets objects of the dataset ``parent[at]`` that a leniency may rewrite."""
     dataset: dict[str, Any] = parent[at]  # type: ignore[index]
     copied = False
-    for key in ("facets", "inputFacets", "outputFacets"):
+    for key in _DATASET_FACETS:
         facets = dataset.get(key)
         if isinstance(facets, dict) and _rewrites(facets, "dataset"):
             if not copied:
@@ -311,13 +323,15 @@ def _rewrites(facets: dict[str, Any], role: str) -> bool:
     if role == "run":
         if "nominalTime" in facets:
             return True
-    elif role == "dataset" and "dataQualityMetrics" in facets:
+        for facet in facets.values():
+            if isinstance(facet, dict) and ("_producer" not in facet or "_schemaURL" not in facet):
+                return True
+        return False
+    if role == "dataset" and "dataQualityMetrics" in facets:
         return True
     for facet in facets.values():
         if isinstance(facet, dict) and (
-            "_producer" not in facet
-            or "_schemaURL" not in facet
-            or (role != "run" and facet.get("_deleted") is True)
+            "_producer" not in facet or "_schemaURL" not in facet or facet.get("_deleted") is True
         ):
             return True
     return False
@@ -345,11 +359,26 @@ _TIME_RE = re.compile(
 )
 
 
+#: An RFC 3339 date-time that needs no leniency and that ``datetime.fromisoformat``
+#: reads as it is (ASCII digits, a fraction of at most 6 of them, ``Z`` or ``±hh:mm``).
+_PLAIN_TIME_RE = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+
 def _time(value: Any, path: str, warnings: list[ValidationWarning]) -> Any:
     if isinstance(value, datetime):
         return value
     if not isinstance(value, str):
         return value  # the models report the type error
+    if _PLAIN_TIME_RE.fullmatch(value):
+        # The common case: ``fromisoformat`` reads it directly, exactly as the text
+        # rebuilt below (it takes any separator, pads the fraction, reads ``Z``).
+        # An invalid value (month 13, hour 24) takes the full path and its error.
+        try:
+            return datetime.fromisoformat(value).astimezone(UTC)
+        except ValueError:
+            pass
     m = _TIME_RE.fullmatch(value)
     if m is None:
         raise invalid(
