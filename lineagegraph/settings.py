@@ -162,6 +162,12 @@ class Settings(BaseSettings):
     openlineage_max_batch: int = Field(
         default=10_000, ge=1, description="Most events one POST /api/v1/lineage may carry (413)."
     )
+    ingest_workers: int | None = Field(
+        default=None,
+        ge=0,
+        description="Worker processes that parse, validate and map large POST /api/v1/lineage "
+        "bodies beside the server (unset: one when the machine has a second core; 0: none).",
+    )
 
     @model_validator(mode="after")
     def _defaults_under_data_dir(self) -> Settings:

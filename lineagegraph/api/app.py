@@ -31,6 +31,7 @@ from lineagegraph.api.middleware import GraphQLBodyLimit, RequestMiddleware
 from lineagegraph.api.ui import graphiql_page, mount_ui
 from lineagegraph.auth import TokenStore
 from lineagegraph.errors import LineageGraphError, Unauthenticated, http_status
+from lineagegraph.ingest.openlineage.workers import PreparePool
 from lineagegraph.runtime import Services, build_services
 from lineagegraph.settings import Settings
 
@@ -65,6 +66,12 @@ def create_app(
         )
         app.state.services = svc
         app.state.tokens = TokenStore(svc.log.engine, cache_ttl=settings.token_cache_ttl_seconds)
+        workers = settings.ingest_workers
+        if workers is None:
+            workers = PreparePool.default_workers()
+        app.state.prepare_pool = (
+            PreparePool(svc.ingest, workers, settings.dataset_aliases) if workers else None
+        )
         if tune_gc:
             gc.collect()
             gc.freeze()
@@ -72,6 +79,8 @@ def create_app(
         try:
             yield
         finally:
+            if app.state.prepare_pool is not None:
+                app.state.prepare_pool.close()
             if owned:
                 svc.close()
 
@@ -84,6 +93,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.services = services
+    app.state.prepare_pool = None
     metrics = Metrics(lambda: app.state.services)
     app.state.metrics = metrics
 

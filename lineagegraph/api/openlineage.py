@@ -65,6 +65,7 @@ from lineagegraph.ingest.openlineage.ingest import (
 from lineagegraph.ingest.openlineage.mapping import SOURCE
 from lineagegraph.ingest.openlineage.reader import gunzip, split_documents
 from lineagegraph.ingest.openlineage.validate import invalid
+from lineagegraph.ingest.openlineage.workers import MIN_BODY_BYTES, PreparePool
 from lineagegraph.runtime import Services
 
 PATH = "/api/v1/lineage"
@@ -113,20 +114,26 @@ async def ingest_request(scope: Scope, receive: Receive) -> Answer:
     elif encoding not in ("identity", ""):
         return _error(415, InvalidInput(f"unsupported Content-Encoding {encoding!r} (use gzip)"))
 
-    items = split_documents(body, "body")
-    if not items:
-        raise invalid("the body holds no events", path="$", rule="json")
-    if len(items) > settings.openlineage_max_batch:
-        return _too_large(
-            f"{len(items)} events in one request; at most {settings.openlineage_max_batch}",
-            max_batch=settings.openlineage_max_batch,
-        )
-    single = len(items) == 1 and items[0].origin == "body"
-    if len(items) > _INLINE_CHECKS:
-        checked = await run_in_threadpool(lambda: [check(item) for item in items])
+    max_batch = settings.openlineage_max_batch
+    pool: PreparePool | None = scope["app"].state.prepare_pool
+    if pool is not None and len(body) >= MIN_BODY_BYTES and pool.ready:
+        # read, validated and mapped by a worker process with the bodies arriving meanwhile;
+        # shielded: a cancelled request must not lose a result that may be durable already
+        done = await asyncio.shield(asyncio.wrap_future(pool.submit(body, max_batch)))
+        if error := _count_error(done.count, max_batch):
+            return error
+        assert done.report is not None  # (a body of 1..max_batch events is taken)
+        single, report = done.single, done.report
     else:
-        checked = [check(item) for item in items]
-    report = await _ingest(svc, checked)
+        items = split_documents(body, "body")
+        if error := _count_error(len(items), max_batch):
+            return error
+        single = len(items) == 1 and items[0].origin == "body"
+        if len(items) > _INLINE_CHECKS:
+            checked = await run_in_threadpool(lambda: [check(item) for item in items])
+        else:
+            checked = [check(item) for item in items]
+        report = await _ingest(svc, checked)
     scope["app"].state.metrics.count_ingest(
         SOURCE, accepted=report.accepted, duplicates=report.duplicates, rejected=report.rejected
     )
@@ -248,6 +255,17 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         if not message.get("more_body", False):
             break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _count_error(count: int, max_batch: int) -> Answer | None:
+    """A body must hold at least one event (400, raised) and at most ``max_batch``
+    (413, answered)."""
+    if not count:
+        raise invalid("the body holds no events", path="$", rule="json")
+    if count > max_batch:
+        message = f"{count} events in one request; at most {max_batch}"
+        return _too_large(message, max_batch=max_batch)
+    return None
 
 
 def _too_large(message: str, **details: Any) -> Answer:

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from lineagegraph.ingest.service import SubmitResult
 
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 SubmitFn = Callable[
     [str, Sequence[Any], Sequence[str | None], Sequence[bytes | None]], SubmitResult
 ]
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -38,13 +39,19 @@ class _Pending:
     future: Future[SubmitResult] = field(default_factory=Future)
 
 
+@dataclass(slots=True)
+class _Call:
+    fn: Callable[[], Any]
+    future: Future[Any] = field(default_factory=Future)
+
+
 class GroupCommitter:
     """Coalesces concurrent submissions (see the module docstring)."""
 
     def __init__(self, submit: SubmitFn, *, max_group: int = 2000) -> None:
         self._submit = submit
         self.max_group = max_group
-        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Pending | _Call | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="group-commit", daemon=True)
         self._thread.start()
         self._closed = False
@@ -65,6 +72,16 @@ class GroupCommitter:
         self._queue.put(pending)
         return pending.future
 
+    def call(self, fn: Callable[[], T]) -> Future[T]:
+        """Run ``fn`` on the committer thread, in order with the submissions: after
+        those queued before it, before those queued after (e.g. a batch that is
+        logged and projected by other means, which must not race the groups)."""
+        if self._closed:
+            raise RuntimeError("the group committer is closed")
+        call = _Call(fn)
+        self._queue.put(call)
+        return call.future
+
     def close(self, timeout: float = 10.0) -> None:
         """Commit what is queued, then stop the committer thread."""
         if not self._closed:
@@ -78,7 +95,11 @@ class GroupCommitter:
             first = self._queue.get()
             if first is None:
                 return
+            if isinstance(first, _Call):
+                self._run(first)
+                continue
             group, size = [first], len(first.payloads)
+            after: _Call | None = None
             while size < self.max_group:
                 try:
                     item = self._queue.get_nowait()
@@ -87,9 +108,23 @@ class GroupCommitter:
                 if item is None:
                     stop = True
                     break
+                if isinstance(item, _Call):
+                    after = item  # the group gathered so far goes first
+                    break
                 group.append(item)
                 size += len(item.payloads)
             self._commit(group)
+            if after is not None:
+                self._run(after)
+
+    @staticmethod
+    def _run(call: _Call) -> None:
+        try:
+            result = call.fn()
+        except BaseException as exc:  # the caller learns why; the thread lives on
+            call.future.set_exception(exc)
+        else:
+            call.future.set_result(result)
 
     def _commit(self, group: list[_Pending]) -> None:
         by_source: dict[str, list[_Pending]] = {}

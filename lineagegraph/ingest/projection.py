@@ -15,12 +15,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from lineagegraph.errors import BackendUnavailable, InvalidInput
+from lineagegraph.gcpause import gc_paused
 from lineagegraph.graph.changeset import ChangeSet
 from lineagegraph.graph.store import GraphStore
-from lineagegraph.ingest.log import EventLog, LoggedEvent
+from lineagegraph.ingest.log import END, EventLog, LoggedEvent
 from lineagegraph.ingest.mappers import Reconciler, mapper_for, reconciler_for
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,31 @@ class Premapped:
     source: str
     keys: frozenset[str]
     changes: ChangeSet
+    #: the source's reconciliation, made ready by the same path (called with the
+    #: store once ``changes`` are applied); None: the source's reconciler runs on
+    #: the events read back from the log
+    followup: Callable[[GraphStore], ChangeSet] | None = None
+
+    @staticmethod
+    def merged(batches: Sequence[Premapped]) -> Premapped:
+        """Consecutive batches of one source as one (applying the concatenated
+        ChangeSets is applying each in turn: the store folds repeated facts)."""
+        first = batches[0]
+        if len(batches) == 1:
+            return first
+        followups = [b.followup for b in batches]
+        followup = None
+        if all(f is not None for f in followups):
+
+            def followup(store: GraphStore) -> ChangeSet:
+                return ChangeSet.merge(f(store) for f in followups if f is not None)
+
+        return Premapped(
+            first.source,
+            frozenset().union(*(b.keys for b in batches)),
+            ChangeSet.merge(b.changes for b in batches),
+            followup,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,17 +90,24 @@ class Projector:
         self._lock = threading.Lock()
 
     def run_once(
-        self, batch: int | None = None, premapped: Premapped | None = None
+        self, batch: int | None = None, premapped: Premapped | None = None, upto: int = END
     ) -> ProjectionReport:
         """Project the next batch after the store's position (at most ``batch`` inputs,
-        by default the projector's); ``premapped``: see :class:`Premapped`."""
-        with self._lock:
+        by default the projector's, none past ``upto``); ``premapped``: see
+        :class:`Premapped`."""
+        with self._lock, gc_paused():
             position = self.store.log_position()
-            events = self.log.read(position, batch or self.batch)
+            limit = batch or self.batch
+            if premapped is not None:
+                # which inputs come next is enough to know whether they are premapped's
+                heads = self.log.read_heads(position, limit, upto)
+                if not heads:
+                    return ProjectionReport(0, 0, position)
+                if _covers(premapped, heads):
+                    return self._project_premapped(position, heads, premapped)
+            events = self.log.read(position, limit, upto)
             if not events:
                 return ProjectionReport(0, 0, position)
-            if premapped is not None and _covers(premapped, events):
-                return self._project_premapped(events, premapped)
             return self._project(events)
 
     def catch_up(
@@ -140,18 +176,23 @@ class Projector:
         return ProjectionReport(projected, failed, last)
 
     def _project_premapped(
-        self, events: list[LoggedEvent], premapped: Premapped
+        self, position: int, heads: list[tuple[int, str, str]], premapped: Premapped
     ) -> ProjectionReport:
-        last = events[-1].seq
-        reconcile = reconciler_for(premapped.source)
-        followups = {premapped.source: (reconcile, events)} if reconcile is not None else {}
+        last = heads[-1][0]
+        followup = premapped.followup
+        if followup is None:
+            reconcile = reconciler_for(premapped.source)
+            if reconcile is not None:
+                events = self.log.read(position, len(heads))
+                followup = lambda store: reconcile(store, events)  # noqa: E731
         try:
-            self.store.apply(premapped.changes, log_position=None if followups else last)
+            self.store.apply(premapped.changes, log_position=None if followup else last)
         except InvalidInput:
-            return self._project(events)  # map them here, and isolate the offending input
-        if followups:
-            self._reconcile(followups, last)
-        return ProjectionReport(len(events), 0, last)
+            # map them here, and isolate the offending input
+            return self._project(self.log.read(position, len(heads)))
+        if followup is not None:
+            self._follow_up(premapped.source, followup, heads[-1], last)
+        return ProjectionReport(len(heads), 0, last)
 
     @staticmethod
     def _followups(
@@ -185,17 +226,34 @@ class Projector:
             self._fail(followups[next(iter(followups))][1][-1], exc)
             self.store.apply(ChangeSet(), log_position=last)
 
+    def _follow_up(
+        self,
+        source: str,
+        followup: Callable[[GraphStore], ChangeSet],
+        head: tuple[int, str, str],
+        last: int,
+    ) -> None:
+        """Apply a premapped batch's reconciliation (as :meth:`_reconcile` does)."""
+        changes = ChangeSet()
+        try:
+            changes = followup(self.store)
+            self.store.apply(changes, log_position=last)
+            return
+        except InvalidInput as exc:
+            log.warning("projection of input %s (%s) failed: %s", head[0], source, exc)
+            self.log.record_projection_error(head[0], self.name, f"{source} reconciliation: {exc}")
+        self.store.apply(ChangeSet(), log_position=last)
+
     def _fail(self, ev: LoggedEvent, exc: Exception) -> None:
         log.warning("projection of input %s (%s) failed: %s", ev.seq, ev.source, exc)
         self.log.record_projection_error(ev.seq, self.name, str(exc))
 
 
-def _covers(premapped: Premapped, events: list[LoggedEvent]) -> bool:
-    """Whether ``events`` are exactly the inputs ``premapped`` was mapped from."""
+def _covers(premapped: Premapped, heads: list[tuple[int, str, str]]) -> bool:
+    """Whether the inputs ``heads`` names are exactly those ``premapped`` was mapped from."""
     keys = premapped.keys
-    return len(events) == len(keys) and all(
-        ev.source == premapped.source and ev.idempotency_key in keys for ev in events
-    )
+    source = premapped.source
+    return len(heads) == len(keys) and all(s == source and k in keys for _, s, k in heads)
 
 
 class ProjectionWorker:
@@ -211,6 +269,9 @@ class ProjectionWorker:
         self.linger = linger
         self._wake = threading.Event()
         self._stop = threading.Event()
+        #: batches mapped before they were logged (:meth:`offer`), oldest first
+        self._offered: deque[Premapped] = deque()
+        self._offered_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.backend_down: str | None = None  # the last error while the store is unavailable
 
@@ -223,6 +284,35 @@ class ProjectionWorker:
 
     def notify(self) -> None:
         self._wake.set()
+
+    @contextmanager
+    def offering(self) -> Iterator[Callable[[Premapped], None]]:
+        """Log a batch already mapped, and offer its ChangeSet, in this block: the
+        batch is then projected from it instead of being mapped again (see
+        :class:`Premapped`). The worker does not read the log meanwhile, so it
+        never finds the batch logged before it is offered."""
+        with self._offered_lock:
+            yield self._offered.append
+        self._wake.set()
+
+    def _next(self) -> tuple[Premapped | None, int]:
+        """The offered batches, merged up to the projector's batch size (at least
+        one, None when none is waiting), and the log's head: what was logged by
+        then has been offered by then. A batch the log does not have next is
+        dropped by the projector's check, and mapped from the log instead."""
+        with self._offered_lock:
+            head = self.projector.log.head()
+            if not self._offered:
+                return None, head
+            taken = [self._offered.popleft()]
+            size = len(taken[0].keys)
+            while self._offered:
+                nxt = self._offered[0]
+                if nxt.source != taken[0].source or size + len(nxt.keys) > self.projector.batch:
+                    break
+                taken.append(self._offered.popleft())
+                size += len(nxt.keys)
+        return Premapped.merged(taken), head
 
     def stop(self) -> None:
         self._stop.set()
@@ -247,7 +337,9 @@ class ProjectionWorker:
         backoff = 0.5
         while not self._stop.is_set():
             try:
-                report = self.projector.run_once()
+                offered, head = self._next()
+                size = len(offered.keys) if offered is not None else None
+                report = self.projector.run_once(size, offered, upto=head)
                 self.backend_down = None
                 backoff = 0.5
                 done = report.projected + report.failed

@@ -10,10 +10,10 @@ projects them before returning, so a caller can read its own writes.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lineagegraph.errors import BackendUnavailable
 from lineagegraph.graph.changeset import ChangeSet
@@ -24,6 +24,8 @@ from lineagegraph.ingest.projection import Premapped, ProjectionWorker, Projecto
 if TYPE_CHECKING:
     from lineagegraph.ingest.group_commit import GroupCommitter
 
+
+T = TypeVar("T")
 
 #: the most inputs inline projection takes in one batch after a big submit
 MAX_BATCH = 5000
@@ -101,18 +103,29 @@ class IngestService:
         keys: Sequence[str],
         texts: Sequence[bytes],
         changes: ChangeSet | None,
+        followup: Callable[[GraphStore], ChangeSet] | None = None,
     ) -> SubmitResult:
         """Like :meth:`submit` for inputs already validated, keyed, serialized (their
         canonical JSON) and, unless ``changes`` is None, mapped into one ChangeSet:
-        inline projection then applies it instead of mapping them again (see
+        inline projection then applies it (and ``followup``, their reconciliation)
+        instead of mapping them again (see
         :class:`~lineagegraph.ingest.projection.Premapped`)."""
         inputs = [LogInput(source, None, k, t) for k, t in zip(keys, texts, strict=True)]
-        appended = self.log.append(inputs)
+
+        def log() -> tuple[list[Appended], Premapped | None]:
+            appended = self.log.append(inputs)
+            new = frozenset(k for k, a in zip(keys, appended, strict=True) if not a.duplicate)
+            if changes is None or not new:
+                return appended, None
+            return appended, Premapped(source, new, changes, followup)
+
         if self.worker is not None:
-            self.worker.notify()
+            with self.worker.offering() as offer:
+                appended, premapped = log()
+                if premapped is not None:
+                    offer(premapped)
             return SubmitResult(appended, False)
-        new = frozenset(k for k, a in zip(keys, appended, strict=True) if not a.duplicate)
-        premapped = Premapped(source, new, changes) if changes is not None and new else None
+        appended, premapped = log()
         try:
             self.projector.catch_up(
                 min(max(self.projector.batch, len(inputs)), MAX_BATCH), premapped
@@ -132,12 +145,21 @@ class IngestService:
         transaction (and one projection): for many small concurrent submissions,
         such as one event per HTTP request. The future resolves when they are
         durable (and projected, inline mode)."""
+        return self._committer().submit(source, payloads, keys, texts)
+
+    def _committer(self) -> GroupCommitter:
         with self._group_lock:
             if self._group is None:
                 from lineagegraph.ingest.group_commit import GroupCommitter
 
                 self._group = GroupCommitter(self.submit)
-        return self._group.submit(source, payloads, keys, texts)
+            return self._group
+
+    def in_order(self, fn: Callable[[], T]) -> Future[T]:
+        """Run ``fn`` (which logs inputs by other means than :meth:`submit_grouped`,
+        e.g. :meth:`submit_mapped`) on the group committer's thread, in order with
+        the grouped submissions; the future resolves with its result."""
+        return self._committer().call(fn)
 
     def reject(self, source: str, raw: str | bytes, error: str) -> int:
         """Keep a bad input in the dead letters with its reason; returns its log position."""

@@ -25,7 +25,12 @@ from lineagegraph.graph.keys import NodeKey
 from lineagegraph.graph.kinds import EdgeKind
 from lineagegraph.graph.store import GraphStore
 from lineagegraph.ingest.log import EventLog
-from lineagegraph.ingest.openlineage.ingest import ingest_items, ingest_stream
+from lineagegraph.ingest.openlineage.ingest import (
+    ingest_items,
+    ingest_prepared,
+    ingest_stream,
+    prepare,
+)
 from lineagegraph.ingest.openlineage.reader import RawItem, read_paths
 from lineagegraph.ingest.projection import Projector
 from lineagegraph.ingest.service import IngestService
@@ -187,9 +192,9 @@ def test_worker_process_ingest_gives_the_same_results_and_graph(
     premapped: list[int] = []
     real = Projector._project_premapped
 
-    def spy(self: Projector, events: list[Any], mapped: Any) -> Any:
-        premapped.append(len(events))
-        return real(self, events, mapped)
+    def spy(self: Projector, position: int, heads: list[Any], mapped: Any) -> Any:
+        premapped.append(len(heads))
+        return real(self, position, heads, mapped)
 
     monkeypatch.setattr(Projector, "_project_premapped", spy)
     outcomes = []
@@ -253,3 +258,41 @@ def test_worker_process_dying_loses_nothing(
     reports = list(ingest_stream(service, read_paths([str(path)]), batch=64, workers=1))
     assert sum(r.accepted for r in reports) == len(events)
     assert service.store.log_position() == service.log.head() == len(events)
+
+
+def test_background_projection_applies_the_batches_mapped_before_logging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In background mode a prepared batch is offered to the projection worker with
+    its log append: projected from its ChangeSet, never mapped again, to the graph
+    that inline projection makes."""
+    events = _bench_events(600)
+    items = [RawItem(f"e[{i}]", doc=e) for i, e in enumerate(events)]
+    paths: list[str] = []
+    premapped, mapped = Projector._project_premapped, Projector._project
+
+    def spy_premapped(self: Projector, *args: Any) -> Any:
+        paths.append("premapped")
+        return premapped(self, *args)
+
+    def spy_mapped(self: Projector, *args: Any) -> Any:
+        paths.append("mapped")
+        return mapped(self, *args)
+
+    monkeypatch.setattr(Projector, "_project_premapped", spy_premapped)
+    monkeypatch.setattr(Projector, "_project", spy_mapped)
+    snapshots = []
+    for mode in ("inline", "background"):
+        log = EventLog(f"sqlite:///{tmp_path / (mode + '.db')}")
+        service = IngestService(log, EmbeddedStore(), mode=mode, batch=500, store_name=mode)
+        service.start()
+        try:
+            for i in range(0, len(items), 100):
+                report = ingest_prepared(service, prepare(items[i : i + 100]))
+                assert report.accepted == 100
+            assert service.wait_for_projection(log.head(), timeout=30)
+            snapshots.append(_snapshot(service.store))
+        finally:
+            service.stop()
+    assert snapshots[0] == snapshots[1]
+    assert paths.count("premapped") >= 2 and "mapped" not in paths

@@ -116,8 +116,14 @@ class _ScriptedProjector:
     def __init__(self, sizes: list[int], worker_stop: Any) -> None:
         self.sizes = sizes
         self.stop = worker_stop
+        self.log = self  # the worker asks the log's head before each batch
 
-    def run_once(self) -> ProjectionReport:
+    def head(self) -> int:
+        return 0
+
+    def run_once(
+        self, batch: Any = None, premapped: Any = None, upto: Any = None
+    ) -> ProjectionReport:
         if not self.sizes:
             self.stop()
             return ProjectionReport(0, 0, 0)

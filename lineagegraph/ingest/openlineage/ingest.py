@@ -33,9 +33,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 from lineagegraph.errors import InvalidInput, ValidationFailed
+from lineagegraph.gcpause import gc_paused
 from lineagegraph.graph.changeset import (
     ChangeSet,
     EdgeTombstone,
@@ -52,6 +54,7 @@ from lineagegraph.ingest.mappers import mapper_for
 from lineagegraph.ingest.openlineage.keys import node_key
 from lineagegraph.ingest.openlineage.mapping import SOURCE, OpenLineageMapper, validated_cache
 from lineagegraph.ingest.openlineage.reader import RawItem, parse_item
+from lineagegraph.ingest.openlineage.reconcile import job_runs, reconcile_runs
 from lineagegraph.ingest.openlineage.validate import (
     ValidatedEvent,
     ValidationWarning,
@@ -121,6 +124,14 @@ class IngestReport:
     @property
     def warnings(self) -> int:
         return sum(len(r.warnings) for r in self.results)
+
+    def slice(self, start: int, end: int) -> IngestReport:
+        """The results of items ``start`` to ``end`` (exclusive), numbered from 0."""
+        results = [
+            ItemResult(r.index - start, r.origin, r.status, r.seq, r.error, r.warnings)
+            for r in self.results[start:end]
+        ]
+        return IngestReport(results, self.projected)
 
     def extend(self, other: IngestReport) -> None:
         offset = len(self.results)
@@ -197,10 +208,13 @@ def assemble(
 
 def ingest_items(service: IngestService, items: Sequence[RawItem]) -> IngestReport:
     """Validate, log and project a batch of items (one log transaction)."""
-    checked = [check(item) for item in items]
-    valid = valid_payloads(checked)
-    submitted = service.submit(SOURCE, valid.docs, valid.keys, valid.texts) if valid.docs else None
-    return assemble(checked, submitted, reject_invalid(service, checked))
+    with gc_paused():
+        checked = [check(item) for item in items]
+        valid = valid_payloads(checked)
+        submitted = (
+            service.submit(SOURCE, valid.docs, valid.keys, valid.texts) if valid.docs else None
+        )
+        return assemble(checked, submitted, reject_invalid(service, checked))
 
 
 def ingest_stream(
@@ -285,6 +299,8 @@ class Prepared:
     #: cheaply); None when a mapping failed (projection then maps each event itself
     #: and dead-letters the failing one)
     packed: tuple[Any, ...] | None
+    #: what reconciliation reads of the valid events (:func:`reconcile.job_runs`)
+    runs: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def changes(self) -> ChangeSet | None:
@@ -345,11 +361,17 @@ def unpack(packed: tuple[Any, ...]) -> ChangeSet:
 
 def prepare(items: Sequence[RawItem]) -> Prepared:
     """Validate, key and map a batch of items (pure; runs in a worker process)."""
+    with gc_paused():
+        return _prepare(items)
+
+
+def _prepare(items: Sequence[RawItem]) -> Prepared:
     registered = mapper_for(SOURCE)
     mapper = registered if isinstance(registered, OpenLineageMapper) else None
     checked: list[Checked] = []
     texts: list[bytes | None] = []
     mapped: list[ChangeSet] = []
+    docs: list[Any] = []
     failed = mapper is None
     for item in items:
         c = check(item)
@@ -357,6 +379,7 @@ def prepare(items: Sequence[RawItem]) -> Prepared:
             checked.append(c)
             texts.append(None)
             continue
+        docs.append(c.item.doc)
         if mapper is not None and not failed:
             try:
                 mapped.append(mapper.map(c.event, Provenance(SOURCE, c.key)))
@@ -365,20 +388,26 @@ def prepare(items: Sequence[RawItem]) -> Prepared:
         # only what the report needs goes back: the canonical text replaces the rest
         checked.append(Checked(RawItem(c.item.origin), key=c.key, warnings=c.warnings))
         texts.append(c.text)
-    return Prepared(checked, texts, None if failed else pack(coalesce(mapped)))
+    return Prepared(checked, texts, None if failed else pack(coalesce(mapped)), job_runs(docs))
 
 
 def ingest_prepared(service: IngestService, prepared: Prepared) -> IngestReport:
     """Log, project and dead-letter a batch :func:`prepare` made ready."""
+    with gc_paused():
+        return _ingest_prepared(service, prepared)
+
+
+def _ingest_prepared(service: IngestService, prepared: Prepared) -> IngestReport:
     keys: list[str] = []
     texts: list[bytes] = []
     for c, text in zip(prepared.checked, prepared.texts, strict=True):
         if c.key is not None and text is not None:
             keys.append(c.key)
             texts.append(text)
-    # (background projection maps from the log in its own time: nothing to hand over)
-    changes = prepared.changes if service.worker is None else None
-    submitted = service.submit_mapped(SOURCE, keys, texts, changes) if keys else None
+    followup = partial(reconcile_runs, touched=prepared.runs)
+    submitted = (
+        service.submit_mapped(SOURCE, keys, texts, prepared.changes, followup) if keys else None
+    )
     return assemble(prepared.checked, submitted, reject_invalid(service, prepared.checked))
 
 

@@ -49,7 +49,16 @@ _AFTER = timedelta(microseconds=1)
 
 def reconcile_job_edges(store: GraphStore, events: Sequence[LoggedEvent]) -> ChangeSet:
     """The job-level edge changes implied by the store after ``events`` were applied."""
-    touched = _touched(events)
+    return reconcile_runs(store, job_runs(ev.payload for ev in events))
+
+
+def reconcile_runs(store: GraphStore, touched: Iterable[tuple[str, str, str]]) -> ChangeSet:
+    """Like :func:`reconcile_job_edges`, given the ``(job namespace, job name, run
+    id)`` of the events (:func:`job_runs`), e.g. read where the events were parsed."""
+    return _reconcile(store, _by_job(touched))
+
+
+def _reconcile(store: GraphStore, touched: dict[NodeKey, set[NodeKey]]) -> ChangeSet:
     cs = ChangeSet()
     if not touched:
         return cs
@@ -135,20 +144,27 @@ def _ident(job: NodeKey, kind: EdgeKind, dataset: NodeKey) -> tuple[NodeKey, Edg
     return (job, kind, dataset) if kind is EdgeKind.PRODUCED else (dataset, kind, job)
 
 
-def _touched(events: Iterable[LoggedEvent]) -> dict[NodeKey, set[NodeKey]]:
-    """The jobs of the run events in a batch, with their runs (read defensively:
-    the mapper has already reported any event it could not read)."""
-    out: dict[NodeKey, set[NodeKey]] = {}
-    for ev in events:
-        doc: Any = ev.payload
+def job_runs(docs: Iterable[Any]) -> list[tuple[str, str, str]]:
+    """``(job namespace, job name, run id)`` of the run events among ``docs``, all
+    that reconciliation reads of an event (read defensively: the mapper has
+    already reported any event it could not read)."""
+    out: list[tuple[str, str, str]] = []
+    for doc in docs:
         if not isinstance(doc, dict):
             continue
         job, run = doc.get("job"), doc.get("run")
         if not isinstance(job, dict) or not isinstance(run, dict):
             continue
         ns, name, run_id = job.get("namespace"), job.get("name"), run.get("runId")
-        if not (isinstance(ns, str) and isinstance(name, str) and isinstance(run_id, str)):
-            continue
+        if isinstance(ns, str) and isinstance(name, str) and isinstance(run_id, str):
+            out.append((ns, name, run_id))
+    return out
+
+
+def _by_job(touched: Iterable[tuple[str, str, str]]) -> dict[NodeKey, set[NodeKey]]:
+    """The jobs of the run events in a batch, with their runs."""
+    out: dict[NodeKey, set[NodeKey]] = {}
+    for ns, name, run_id in touched:
         try:
             run = run_key(canonical_uuid(run_id))
         except ValueError:
