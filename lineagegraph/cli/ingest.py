@@ -11,6 +11,7 @@ was rejected, 2 when the command itself failed.
 from __future__ import annotations
 
 import gc
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -55,6 +56,7 @@ def openlineage_cmd(
     from lineagegraph.runtime import build_services
 
     summary = IngestSummary(keep=show)
+    elapsed = 0.0
     with cli_errors():
         for name in files:
             if name != "-" and not Path(name).is_file():
@@ -77,12 +79,14 @@ def openlineage_cmd(
                 transient=True,
             ) as progress:
                 task = progress.add_task("ingesting", total=None)
+                started = time.perf_counter()
                 for report in ingest_stream(services.ingest, read_paths(files), batch=batch):
                     summary.add(report)
                     progress.update(task, completed=summary.total)
                 # background projection mode: leave nothing unprojected behind on exit
                 progress.update(task, description="projecting")
                 services.ingest.projector.catch_up()
+                elapsed = time.perf_counter() - started
         except OSError as exc:
             raise InvalidInput(f"cannot read input: {exc}", path="FILE") from None
         finally:
@@ -93,6 +97,10 @@ def openlineage_cmd(
     table.add_row("duplicates", str(summary.duplicates))
     table.add_row("warnings", str(sum(summary.warnings.values())))
     table.add_row("rejected", str(summary.rejected))
+    if summary.total and elapsed > 0:
+        # from the first event read to the last projected (start-up not included)
+        rate = f"{summary.total / elapsed:,.0f} events/s ({summary.total:,} in {elapsed:.2f} s)"
+        table.add_row("rate", rate)
     console.print(table)
     for code, n in sorted(summary.warnings.items()):
         console.print(f"  warning {code}: {n}")

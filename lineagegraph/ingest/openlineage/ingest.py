@@ -284,7 +284,7 @@ def _chunks(items: Iterable[RawItem], size: int) -> Iterator[list[RawItem]]:
 def _portable(item: RawItem) -> RawItem:
     """The item to send to a worker: its bytes rather than their parsed value when it
     has its own (a line, a file), as they are cheaper to pass and to parse again."""
-    if item.text is not None and item.error is None:
+    if item.parsed and item.text is not None and item.error is None:
         return RawItem(item.origin, text=item.text, parsed=False)
     return item
 
