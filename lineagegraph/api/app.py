@@ -46,13 +46,16 @@ def create_app(
     *,
     services: Services | None = None,
     tune_gc: bool = False,
+    start_workers: bool = False,
 ) -> FastAPI:
     """The app. ``tune_gc`` is for ``lineagegraph serve``, where the app owns the
     process: once started, everything built so far is moved out of the garbage
     collector's sight (``gc.freeze``), and the youngest generation is collected
     every :data:`GC_THRESHOLD` allocations instead of 700, so that collections
     during requests are rare and only walk what requests allocate (a request
-    allocates hundreds of objects, nearly all freed by reference counting)."""
+    allocates hundreds of objects, nearly all freed by reference counting).
+    ``start_workers`` (``serve`` too) starts the ingest worker processes at
+    start-up rather than with the first large body (see ``PreparePool``)."""
     settings = settings or (services.settings if services else Settings())
     owned = services is None
 
@@ -72,6 +75,8 @@ def create_app(
         app.state.prepare_pool = (
             PreparePool(svc.ingest, workers, settings.dataset_aliases) if workers else None
         )
+        if start_workers and app.state.prepare_pool is not None:
+            app.state.prepare_pool.start()
         if tune_gc:
             gc.collect()
             gc.freeze()

@@ -50,7 +50,7 @@ def serve_cmd(
         f"(store {settings.store_uri.split('@')[-1]})"
     )
     uvicorn.run(
-        create_app(settings, tune_gc=True),
+        create_app(settings, tune_gc=True, start_workers=True),
         host=settings.host,
         port=settings.port,
         log_config=None,  # configure_logging set the handlers: JSON lines

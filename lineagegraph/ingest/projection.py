@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lineagegraph.errors import BackendUnavailable, InvalidInput
 from lineagegraph.gcpause import gc_paused
@@ -49,6 +49,10 @@ class Premapped:
     #: store once ``changes`` are applied); None: the source's reconciler runs on
     #: the events read back from the log
     followup: Callable[[GraphStore], ChangeSet] | None = None
+    #: the log positions of the first and last of ``keys`` (0: unknown), so that
+    #: inputs logged before them are projected first, and the batch kept for after
+    first: int = 0
+    last: int = 0
 
     @staticmethod
     def merged(batches: Sequence[Premapped]) -> Premapped:
@@ -64,11 +68,14 @@ class Premapped:
             def followup(store: GraphStore) -> ChangeSet:
                 return ChangeSet.merge(f(store) for f in followups if f is not None)
 
+        known = all(b.first for b in batches)
         return Premapped(
             first.source,
             frozenset().union(*(b.keys for b in batches)),
             ChangeSet.merge(b.changes for b in batches),
             followup,
+            min(b.first for b in batches) if known else 0,
+            max(b.last for b in batches) if known else 0,
         )
 
 
@@ -77,6 +84,8 @@ class ProjectionReport:
     projected: int  # inputs applied
     failed: int  # inputs recorded as projection errors
     position: int  # the store's log position afterwards
+    #: the premapped batch given was not reached: inputs logged before it went first
+    deferred: bool = False
 
 
 class Projector:
@@ -98,6 +107,14 @@ class Projector:
         with self._lock, gc_paused():
             position = self.store.log_position()
             limit = batch or self.batch
+            if premapped is not None and premapped.first and position < premapped.first - 1:
+                # inputs logged before the batch (if any: rejected ones hold positions
+                # too) come first, mapped; the batch is kept for its turn
+                before = min(upto, premapped.first - 1)
+                events = self.log.read(position, self.batch, before)
+                if events:
+                    report = self._project(events)
+                    return ProjectionReport(report.projected, report.failed, report.position, True)
             if premapped is not None:
                 # which inputs come next is enough to know whether they are premapped's
                 heads = self.log.read_heads(position, limit, upto)
@@ -119,10 +136,11 @@ class Projector:
         limit = batch or self.batch
         while True:
             report = self.run_once(batch, premapped)
-            premapped = None
+            if not report.deferred:
+                premapped = None
             projected += report.projected
             failed += report.failed
-            if report.projected + report.failed < limit:
+            if report.projected + report.failed < limit and not report.deferred:
                 # a short batch was the end of the log when it was read: caught up (what
                 # was logged since is projected by its own submitter, or the worker)
                 return ProjectionReport(projected, failed, report.position)
@@ -256,6 +274,14 @@ def _covers(premapped: Premapped, heads: list[tuple[int, str, str]]) -> bool:
     return len(heads) == len(keys) and all(s == source and k in keys for _, s, k in heads)
 
 
+@dataclass(slots=True)
+class _Offer:
+    """A batch being logged by :meth:`ProjectionWorker.offering`, then its ChangeSet."""
+
+    premapped: Premapped | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
 class ProjectionWorker:
     """Runs a Projector in a background thread, with backoff while the store is down."""
 
@@ -270,8 +296,10 @@ class ProjectionWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         #: batches mapped before they were logged (:meth:`offer`), oldest first
-        self._offered: deque[Premapped] = deque()
+        self._offered: deque[_Offer] = deque()
         self._offered_lock = threading.Lock()
+        #: an offered batch waiting for the inputs logged before it
+        self._held: Premapped | None = None
         self._thread: threading.Thread | None = None
         self.backend_down: str | None = None  # the last error while the store is unavailable
 
@@ -289,30 +317,47 @@ class ProjectionWorker:
     def offering(self) -> Iterator[Callable[[Premapped], None]]:
         """Log a batch already mapped, and offer its ChangeSet, in this block: the
         batch is then projected from it instead of being mapped again (see
-        :class:`Premapped`). The worker does not read the log meanwhile, so it
-        never finds the batch logged before it is offered."""
+        :class:`Premapped`). The offer is queued before the batch is logged and
+        completed after, so a worker that finds it open waits for it rather than
+        reading the batch from the log first."""
+        offer = _Offer()
         with self._offered_lock:
-            yield self._offered.append
-        self._wake.set()
+            self._offered.append(offer)
+
+        def give(premapped: Premapped) -> None:
+            offer.premapped = premapped
+
+        try:
+            yield give
+        finally:
+            offer.done.set()
+            self._wake.set()
 
     def _next(self) -> tuple[Premapped | None, int]:
-        """The offered batches, merged up to the projector's batch size (at least
-        one, None when none is waiting), and the log's head: what was logged by
-        then has been offered by then. A batch the log does not have next is
-        dropped by the projector's check, and mapped from the log instead."""
-        with self._offered_lock:
-            head = self.projector.log.head()
-            if not self._offered:
-                return None, head
-            taken = [self._offered.popleft()]
-            size = len(taken[0].keys)
-            while self._offered:
-                nxt = self._offered[0]
-                if nxt.source != taken[0].source or size + len(nxt.keys) > self.projector.batch:
-                    break
-                taken.append(self._offered.popleft())
-                size += len(nxt.keys)
-        return Premapped.merged(taken), head
+        """The completed offers at the front of the queue, merged up to the
+        projector's batch size (at least one; None when there is none), and the log's
+        head read after them: every batch logged by then whose offer is open is
+        waited for. A batch the log does not have next is dropped by the
+        projector's check, and mapped from the log instead."""
+        while True:
+            taken: list[Premapped] = []
+            with self._offered_lock:
+                queue = self._offered
+                while queue and queue[0].done.is_set():
+                    given = queue[0].premapped
+                    if given is not None and taken:
+                        size = sum(len(p.keys) for p in taken) + len(given.keys)
+                        if given.source != taken[0].source or size > self.projector.batch:
+                            break
+                    queue.popleft()
+                    if given is not None:
+                        taken.append(given)
+                pending = queue[0] if queue and not taken else None
+            if taken:
+                return Premapped.merged(taken), self.projector.log.head()
+            if pending is None or self._stop.is_set():
+                return None, self.projector.log.head()
+            pending.done.wait(1.0)  # a batch is being logged: project it from its offer
 
     def stop(self) -> None:
         self._stop.set()
@@ -337,9 +382,15 @@ class ProjectionWorker:
         backoff = 0.5
         while not self._stop.is_set():
             try:
-                offered, head = self._next()
+                if self._held is None:
+                    self._held, head = self._next()
+                else:
+                    head = self.projector.log.head()
+                offered = self._held
                 size = len(offered.keys) if offered is not None else None
                 report = self.projector.run_once(size, offered, upto=head)
+                if not report.deferred:
+                    self._held = None  # applied, or not next in the log: mapped instead
                 self.backend_down = None
                 backoff = 0.5
                 done = report.projected + report.failed

@@ -114,10 +114,12 @@ class IngestService:
 
         def log() -> tuple[list[Appended], Premapped | None]:
             appended = self.log.append(inputs)
-            new = frozenset(k for k, a in zip(keys, appended, strict=True) if not a.duplicate)
-            if changes is None or not new:
+            written = [(k, a.seq) for k, a in zip(keys, appended, strict=True) if not a.duplicate]
+            if changes is None or not written:
                 return appended, None
-            return appended, Premapped(source, new, changes, followup)
+            new = frozenset(k for k, _ in written)
+            seqs = [seq for _, seq in written]
+            return appended, Premapped(source, new, changes, followup, min(seqs), max(seqs))
 
         if self.worker is not None:
             with self.worker.offering() as offer:

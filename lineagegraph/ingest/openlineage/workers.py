@@ -17,10 +17,11 @@ loop only reads a large body (:data:`MIN_BODY_BYTES`) and hands it over:
    as without workers.
 
 The workers are *spawned* (a fresh interpreter each, never a fork of the
-multithreaded server) and configured with the server's identity rules. They
-start with the first request, and the pool reports itself ready only once a
-worker has answered, so no request waits for an interpreter to start: until
-then the server prepares events itself.
+multithreaded server) and configured with the server's identity rules.
+``lineagegraph serve`` starts them with the server (other apps: with the
+first large body), and the pool reports itself ready only once a worker has
+answered, so no request waits for an interpreter to start: until then the
+server prepares events itself.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ class PreparePool:
     def ready(self) -> bool:
         """Whether the workers take bodies now (the first call starts them)."""
         if self._executor is None:
-            self._start()
+            self.start()
         return self._ready and not self._closed
 
     def submit(self, body: bytes, max_batch: int) -> Future[BodyResult]:
@@ -163,7 +164,9 @@ class PreparePool:
             self._executor.shutdown(wait=True)
 
     # ---- inside ------------------------------------------------------------------------
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Start the workers now (else the first large body does); ready once one
+        has answered."""
         with self._cond:
             if self._executor is not None or self._closed:
                 return
