@@ -274,6 +274,10 @@ def _covers(premapped: Premapped, heads: list[tuple[int, str, str]]) -> bool:
     return len(heads) == len(keys) and all(s == source and k in keys for _, s, k in heads)
 
 
+#: offered batches kept waiting for projection at most (see ProjectionWorker.offering)
+MAX_OFFERS = 16
+
+
 @dataclass(slots=True)
 class _Offer:
     """A batch being logged by :meth:`ProjectionWorker.offering`, then its ChangeSet."""
@@ -322,7 +326,12 @@ class ProjectionWorker:
         reading the batch from the log first."""
         offer = _Offer()
         with self._offered_lock:
-            self._offered.append(offer)
+            queue = self._offered
+            queue.append(offer)
+            # bounded (the ChangeSets are big): while projection is behind, or the
+            # store down, the oldest batches are mapped from the log again instead
+            while len(queue) > MAX_OFFERS and queue[0].done.is_set():
+                queue.popleft()
 
         def give(premapped: Premapped) -> None:
             offer.premapped = premapped

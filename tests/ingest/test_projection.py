@@ -14,7 +14,13 @@ from lineagegraph.graph.kinds import EdgeKind
 from lineagegraph.graph.registry import open_store
 from lineagegraph.graph.store import GraphStore
 from lineagegraph.ingest.log import EventLog
-from lineagegraph.ingest.projection import ProjectionReport, ProjectionWorker, Projector
+from lineagegraph.ingest.projection import (
+    MAX_OFFERS,
+    Premapped,
+    ProjectionReport,
+    ProjectionWorker,
+    Projector,
+)
 from lineagegraph.ingest.service import IngestService
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
@@ -146,3 +152,17 @@ def test_background_worker_lingers_after_small_batches_only() -> None:
     still.projector = _ScriptedProjector([3, 1], still._stop.set)  # type: ignore[assignment]
     still._loop()
     assert still_pauses == []
+
+
+def test_offered_batches_are_bounded_while_projection_is_behind() -> None:
+    """Offers hold whole ChangeSets: past MAX_OFFERS the oldest are dropped (their
+    inputs are then mapped from the log), so a stalled projection cannot fill memory."""
+    worker = ProjectionWorker(None)  # type: ignore[arg-type]  # (never started)
+    for i in range(MAX_OFFERS * 3):
+        with worker.offering() as offer:
+            offer(Premapped("openlineage", frozenset({f"k{i}"}), ChangeSet(), None, i + 1, i + 1))
+    kept = [o.premapped for o in worker._offered]
+    assert len(kept) == MAX_OFFERS
+    assert [p.first for p in kept if p is not None] == list(
+        range(MAX_OFFERS * 2 + 1, MAX_OFFERS * 3 + 1)
+    )
