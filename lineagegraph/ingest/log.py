@@ -26,9 +26,6 @@ from sqlmodel import Field, SQLModel
 
 from lineagegraph.errors import BackendUnavailable
 
-#: the last position the log can hold (``seq`` is a 32-bit INTEGER on PostgreSQL):
-#: the default end of a read
-END = 2**31 - 1
 ACCEPTED = "accepted"
 REJECTED = "rejected"
 
@@ -167,6 +164,9 @@ class EventLog:
         )
         self._insert = t.insert().returning(t.c.seq, sort_by_parameter_order=True)
         self._sqlite = self.engine.dialect.name == "sqlite"
+        # the last position the log can hold: ``seq`` is a 64-bit rowid on SQLite, a
+        # 32-bit INTEGER on PostgreSQL (the end of a read without one)
+        self._end = 2**63 - 1 if self._sqlite else 2**31 - 1
         # received_at as the dialect writes it (the raw SQLite insert binds text)
         bind = t.c.received_at.type.dialect_impl(self.engine.dialect).bind_processor(
             self.engine.dialect
@@ -325,10 +325,11 @@ class EventLog:
             value = conn.execute(sa.select(sa.func.max(self._table.c.seq))).scalar()
         return int(value or 0)
 
-    def read(self, after: int = 0, limit: int = 500, upto: int = END) -> list[LoggedEvent]:
+    def read(self, after: int = 0, limit: int = 500, upto: int | None = None) -> list[LoggedEvent]:
         """Accepted inputs after position ``after`` (up to ``upto``), in log order."""
+        params = {"after": after, "limit": limit, "upto": self._end if upto is None else upto}
         with self.engine.connect() as conn:
-            rows = conn.execute(self._read, {"after": after, "limit": limit, "upto": upto}).all()
+            rows = conn.execute(self._read, params).all()
         return [
             LoggedEvent(
                 seq=r.seq,
@@ -343,12 +344,12 @@ class EventLog:
         ]
 
     def read_heads(
-        self, after: int = 0, limit: int = 500, upto: int = END
+        self, after: int = 0, limit: int = 500, upto: int | None = None
     ) -> list[tuple[int, str, str]]:
         """``(seq, source, idempotency key)`` of what :meth:`read` would return: enough
         to recognise a batch without reading (and parsing) its payloads."""
+        params = {"after": after, "limit": limit, "upto": self._end if upto is None else upto}
         with self.engine.connect() as conn:
-            params = {"after": after, "limit": limit, "upto": upto}
             rows = conn.execute(self._heads, params).all()
         return [(int(seq), source, key) for seq, source, key in rows]
 

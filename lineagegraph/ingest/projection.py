@@ -24,7 +24,7 @@ from lineagegraph.errors import BackendUnavailable, InvalidInput
 from lineagegraph.gcpause import gc_paused
 from lineagegraph.graph.changeset import ChangeSet
 from lineagegraph.graph.store import GraphStore
-from lineagegraph.ingest.log import END, EventLog, LoggedEvent
+from lineagegraph.ingest.log import EventLog, LoggedEvent
 from lineagegraph.ingest.mappers import Reconciler, mapper_for, reconciler_for
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,10 @@ class Projector:
         self._lock = threading.Lock()
 
     def run_once(
-        self, batch: int | None = None, premapped: Premapped | None = None, upto: int = END
+        self,
+        batch: int | None = None,
+        premapped: Premapped | None = None,
+        upto: int | None = None,
     ) -> ProjectionReport:
         """Project the next batch after the store's position (at most ``batch`` inputs,
         by default the projector's, none past ``upto``); ``premapped``: see
@@ -110,7 +113,7 @@ class Projector:
             if premapped is not None and premapped.first and position < premapped.first - 1:
                 # inputs logged before the batch (if any: rejected ones hold positions
                 # too) come first, mapped; the batch is kept for its turn
-                before = min(upto, premapped.first - 1)
+                before = premapped.first - 1 if upto is None else min(upto, premapped.first - 1)
                 events = self.log.read(position, self.batch, before)
                 if events:
                     report = self._project(events)
