@@ -163,7 +163,6 @@ class PreparePool:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
 
-    # ---- inside ------------------------------------------------------------------------
     def start(self) -> None:
         """Start the workers now (else the first large body does); ready once one
         has answered."""
@@ -184,6 +183,7 @@ class PreparePool:
             log.warning("ingest workers unavailable, events are prepared in the server: %s", exc)
             self._closed = True
 
+    # ---- inside ------------------------------------------------------------------------
     def _started(self, future: Future[bool]) -> None:
         if future.exception() is not None:
             log.warning("the ingest worker did not start: %s", future.exception())
