@@ -1,4 +1,4 @@
-"""Pausing the cyclic garbage collector while a batch is worked on.
+"""Pausing the cyclic garbage collector while a batch is worked on (or an index loaded).
 
 A batch of events (validated, mapped, applied) allocates hundreds of thousands
 of objects that all stay alive until the batch is done, and are then freed by

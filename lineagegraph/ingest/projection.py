@@ -159,7 +159,7 @@ class Projector:
             try:
                 mapped.append((ev, mapper_for(ev.source)(ev)))
             except InvalidInput as exc:
-                self._fail(ev, exc)
+                self._fail(ev.seq, ev.source, exc)
                 mapped.append((ev, None))
                 failed += 1
         last = events[-1].seq
@@ -188,7 +188,7 @@ class Projector:
                 self.store.apply(cs, log_position=position)
                 projected += 1
             except InvalidInput as exc:
-                self._fail(ev, exc)
+                self._fail(ev.seq, ev.source, exc)
                 if position is not None:
                     self.store.apply(ChangeSet(), log_position=position)
                 failed += 1
@@ -204,70 +204,59 @@ class Projector:
         if followup is None:
             reconcile = reconciler_for(premapped.source)
             if reconcile is not None:
-                events = self.log.read(position, len(heads))
-                followup = lambda store: reconcile(store, events)  # noqa: E731
+                followup = _bind(reconcile, self.log.read(position, len(heads)))
         try:
             self.store.apply(premapped.changes, log_position=None if followup else last)
         except InvalidInput:
             # map them here, and isolate the offending input
             return self._project(self.log.read(position, len(heads)))
         if followup is not None:
-            self._follow_up(premapped.source, followup, heads[-1], last)
+            self._reconcile([(premapped.source, followup, last)], last)
         return ProjectionReport(len(heads), 0, last)
 
     @staticmethod
-    def _followups(
-        mapped: list[tuple[LoggedEvent, ChangeSet | None]],
-    ) -> dict[str, tuple[Reconciler, list[LoggedEvent]]]:
-        """The mapped inputs of each source that has a reconciler."""
-        out: dict[str, tuple[Reconciler, list[LoggedEvent]]] = {}
+    def _followups(mapped: list[tuple[LoggedEvent, ChangeSet | None]]) -> list[Followup]:
+        """The reconciliation of the mapped inputs of each source that has a reconciler."""
+        by_source: dict[str, tuple[Reconciler, list[LoggedEvent]]] = {}
         for ev, cs in mapped:
             if cs is None:
                 continue
-            if ev.source not in out:
+            if ev.source not in by_source:
                 fn = reconciler_for(ev.source)
                 if fn is None:
                     continue
-                out[ev.source] = (fn, [])
-            out[ev.source][1].append(ev)
-        return out
+                by_source[ev.source] = (fn, [])
+            by_source[ev.source][1].append(ev)
+        return [(src, _bind(fn, evs), evs[-1].seq) for src, (fn, evs) in by_source.items()]
 
-    def _reconcile(
-        self, followups: dict[str, tuple[Reconciler, list[LoggedEvent]]], last: int
-    ) -> None:
+    def _reconcile(self, followups: list[Followup], last: int) -> None:
+        """Apply the reconciliations of a batch, moving the store to ``last``; one
+        that fails is recorded against its source's last input of the batch."""
         changes = ChangeSet()
-        for source, (reconcile, evs) in followups.items():
+        for source, followup, seq in followups:
             try:
-                changes.extend(reconcile(self.store, evs))
+                changes.extend(followup(self.store))
             except InvalidInput as exc:
-                self._fail(evs[-1], InvalidInput(f"{source} reconciliation: {exc}"))
+                self._fail(seq, source, InvalidInput(f"{source} reconciliation: {exc}"))
         try:
             self.store.apply(changes, log_position=last)
         except InvalidInput as exc:
-            self._fail(followups[next(iter(followups))][1][-1], exc)
+            source, _, seq = followups[0]
+            self._fail(seq, source, exc)
             self.store.apply(ChangeSet(), log_position=last)
 
-    def _follow_up(
-        self,
-        source: str,
-        followup: Callable[[GraphStore], ChangeSet],
-        head: tuple[int, str, str],
-        last: int,
-    ) -> None:
-        """Apply a premapped batch's reconciliation (as :meth:`_reconcile` does)."""
-        changes = ChangeSet()
-        try:
-            changes = followup(self.store)
-            self.store.apply(changes, log_position=last)
-            return
-        except InvalidInput as exc:
-            log.warning("projection of input %s (%s) failed: %s", head[0], source, exc)
-            self.log.record_projection_error(head[0], self.name, f"{source} reconciliation: {exc}")
-        self.store.apply(ChangeSet(), log_position=last)
+    def _fail(self, seq: int, source: str, exc: Exception) -> None:
+        log.warning("projection of input %s (%s) failed: %s", seq, source, exc)
+        self.log.record_projection_error(seq, self.name, str(exc))
 
-    def _fail(self, ev: LoggedEvent, exc: Exception) -> None:
-        log.warning("projection of input %s (%s) failed: %s", ev.seq, ev.source, exc)
-        self.log.record_projection_error(ev.seq, self.name, str(exc))
+
+#: a source's reconciliation of a batch: (source, step, the input a failure is blamed on)
+Followup = tuple[str, Callable[[GraphStore], ChangeSet], int]
+
+
+def _bind(reconcile: Reconciler, events: list[LoggedEvent]) -> Callable[[GraphStore], ChangeSet]:
+    """The reconciliation of ``events``, to run on the store once they are applied."""
+    return lambda store: reconcile(store, events)
 
 
 def _covers(premapped: Premapped, heads: list[tuple[int, str, str]]) -> bool:

@@ -9,6 +9,8 @@ the calls made to it, for the N+1 test; it is not a stand-in for anything.
 
 from __future__ import annotations
 
+import io
+import logging
 import socket
 import threading
 import time
@@ -23,6 +25,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from lineagegraph.api.logs import JsonFormatter, access_log
 from lineagegraph.graph.changeset import ChangeSet
 from lineagegraph.graph.keys import NodeKey
 from lineagegraph.graph.kinds import LINEAGE_EDGE_KINDS, EdgeKind
@@ -72,6 +75,20 @@ def live_server(app: FastAPI) -> Iterator[LiveServer]:
         server.should_exit = True
         thread.join(timeout=30)
         sock.close()
+
+
+@contextmanager
+def captured_access_log() -> Iterator[io.StringIO]:
+    """The server's request log lines (JSON, at INFO) written inside the block."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    access_log.addHandler(handler)
+    access_log.setLevel(logging.INFO)
+    try:
+        yield stream
+    finally:
+        access_log.removeHandler(handler)
 
 
 class GraphQLError(AssertionError):

@@ -3,16 +3,14 @@ measured, documented and refused like every other route."""
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import uuid
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from lineagegraph.api.logs import JsonFormatter, access_log
 from lineagegraph.auth import Role
 from tests.api.conftest import CORS_ORIGIN, Api
+from tests.api.server import captured_access_log
 
 
 def _event() -> dict[str, object]:
@@ -43,18 +41,8 @@ def test_the_hot_path_is_logged_measured_and_counted(api: Api) -> None:
     key = (("method", "POST"), ("route", "/api/v1/lineage"), ("status", "201"))
     accepted = (("outcome", "accepted"), ("source", "openlineage"))
     before, counted = _samples(api, latency).get(key, 0), _samples(api, received).get(accepted, 0)
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    access_log.addHandler(handler)
-    access_log.setLevel(logging.INFO)
-    try:
-        with api.client(Role.INGESTER) as client:
-            response = client.post(
-                "/api/v1/lineage", json=_event(), headers={"X-Request-ID": "ol-7"}
-            )
-    finally:
-        access_log.removeHandler(handler)
+    with captured_access_log() as stream, api.client(Role.INGESTER) as client:
+        response = client.post("/api/v1/lineage", json=_event(), headers={"X-Request-ID": "ol-7"})
     assert response.status_code == 201 and response.json()["status"] == "accepted"
     assert response.headers["content-type"] == "application/json"
     assert response.headers["x-request-id"] == "ol-7"

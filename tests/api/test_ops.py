@@ -3,7 +3,6 @@ and errors that never leak internals."""
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import re
@@ -18,7 +17,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from lineagegraph.api.app import create_app
-from lineagegraph.api.logs import JsonFormatter, access_log
 from lineagegraph.api.ui import ui_dir
 from lineagegraph.auth import Role, TokenStore
 from lineagegraph.errors import BackendUnavailable
@@ -26,7 +24,7 @@ from lineagegraph.graph.keys import NodeKey
 from lineagegraph.graph.store import GraphStore, Node
 from lineagegraph.settings import Settings
 from tests.api.conftest import CORS_ORIGIN, Api, make_services
-from tests.api.server import CountingStore, gql, live_server
+from tests.api.server import CountingStore, captured_access_log, gql, live_server
 from tests.conftest import require
 
 
@@ -169,20 +167,12 @@ def test_metrics_expose_latency_ingest_and_lag(api: Api, ingested: dict[str, Any
 
 
 def test_request_logs_are_json_lines_without_secrets(api: Api) -> None:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    access_log.addHandler(handler)
-    access_log.setLevel(logging.INFO)
-    try:
-        with api.client(Role.INGESTER) as client:
-            response = client.post(
-                "/graphql",
-                json={"query": "query WhoAmI { stats { nodeCount } }"},
-                headers={"X-Request-ID": "req-42"},
-            )
-    finally:
-        access_log.removeHandler(handler)
+    with captured_access_log() as stream, api.client(Role.INGESTER) as client:
+        response = client.post(
+            "/graphql",
+            json={"query": "query WhoAmI { stats { nodeCount } }"},
+            headers={"X-Request-ID": "req-42"},
+        )
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     (line,) = [entry for entry in lines if entry.get("request_id") == "req-42"]
     assert response.headers["x-request-id"] == "req-42"

@@ -9,7 +9,6 @@ would dominate them.
 
 from __future__ import annotations
 
-import gc
 import operator
 from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
@@ -23,6 +22,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from lineagegraph.errors import BackendUnavailable
+from lineagegraph.gcpause import gc_paused
 from lineagegraph.graph.embedded.index import GraphIndex
 from lineagegraph.graph.embedded.tables import EDGE, META, NODE, SCHEMA_VERSION
 from lineagegraph.graph.kinds import EdgeKind, NodeKind
@@ -94,21 +94,18 @@ def load_index(conn: sa.Connection) -> tuple[GraphIndex, int]:
     cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     # Millions of new objects and no garbage: without this, the collector
     # would scan the growing heap again and again (a third of the load time).
-    collecting = gc.isenabled()
-    gc.disable()
     try:
-        cursor.execute("SELECT id, key, deleted_at IS NULL FROM node ORDER BY id")
-        index.load_nodes(cursor)
-        cursor.execute("SELECT max(id) FROM edge")
-        index.next_edge_id = int(cursor.fetchone()[0] or 0) + 1
-        cursor.execute("SELECT src, dst, kind FROM edge WHERE deleted_at IS NULL")
-        index.load_edges(cursor)
-        cursor.execute("SELECT value FROM meta WHERE name = 'log_position'")
-        position = cursor.fetchone()
+        with gc_paused():
+            cursor.execute("SELECT id, key, deleted_at IS NULL FROM node ORDER BY id")
+            index.load_nodes(cursor)
+            cursor.execute("SELECT max(id) FROM edge")
+            index.next_edge_id = int(cursor.fetchone()[0] or 0) + 1
+            cursor.execute("SELECT src, dst, kind FROM edge WHERE deleted_at IS NULL")
+            index.load_edges(cursor)
+            cursor.execute("SELECT value FROM meta WHERE name = 'log_position'")
+            position = cursor.fetchone()
     finally:
         cursor.close()
-        if collecting:
-            gc.enable()
     return index, int(position[0]) if position else 0
 
 
