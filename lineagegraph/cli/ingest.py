@@ -46,6 +46,15 @@ def openlineage_cmd(
         int, typer.Option(min=1, help="Events per log transaction and projection.")
     ] = 2000,
     show: Annotated[int, typer.Option(min=0, help="Rejected events listed with reasons.")] = 20,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Processes that validate and map events beside this one "
+            "(default: one per CPU, at most 4; 0: none).",
+            show_default=False,
+        ),
+    ] = None,
     data_dir: DataDir = None,
     store: StoreUri = None,
     log: LogUrl = None,
@@ -80,7 +89,9 @@ def openlineage_cmd(
             ) as progress:
                 task = progress.add_task("ingesting", total=None)
                 started = time.perf_counter()
-                for report in ingest_stream(services.ingest, read_paths(files), batch=batch):
+                for report in ingest_stream(
+                    services.ingest, read_paths(files), batch=batch, workers=workers
+                ):
                     summary.add(report)
                     progress.update(task, completed=summary.total)
                 # background projection mode: leave nothing unprojected behind on exit

@@ -99,11 +99,11 @@ def test_a_long_file_goes_through_a_worker_process_with_the_same_outcome(tmp_pat
     path = tmp_path / "events.ndjson"
     path.write_text("\n".join(lines) + "\n")
     outcomes = []
-    for batch in ("64", "1000"):  # several batches (a worker), one batch (this process)
-        data = tmp_path / f"data-{batch}"
-        result = CliRunner().invoke(
-            app, ["ingest", "openlineage", str(path), "--batch", batch, "--data-dir", str(data)]
-        )
+    # several batches (worker processes, or --workers 0: this one), one batch (this one)
+    for batch, workers in (("64", []), ("64", ["--workers", "0"]), ("1000", [])):
+        data = tmp_path / f"data-{batch}-{len(workers)}"
+        args = ["ingest", "openlineage", str(path), "--batch", batch, *workers]
+        result = CliRunner().invoke(app, [*args, "--data-dir", str(data)])
         assert result.exit_code == 1, result.output
         assert re.search(r"accepted\W+299\b", result.output)
         assert f"{path}:78" in result.output and "rule: json" in result.output
@@ -114,4 +114,4 @@ def test_a_long_file_goes_through_a_worker_process_with_the_same_outcome(tmp_pat
             outcomes.append((stats.nodes_by_kind, stats.edges_by_kind))
         finally:
             store.close()
-    assert outcomes[0] == outcomes[1]
+    assert outcomes[0] == outcomes[1] == outcomes[2]

@@ -226,17 +226,17 @@ def ingest_stream(
 ) -> Iterator[IngestReport]:
     """Ingest items of any number in batches; yields each batch's report.
 
-    With ``workers`` (default: one when the machine has more than one CPU and
-    the input more than one batch) the items are validated, keyed and mapped in
-    worker processes (:func:`prepare`) while this process logs and projects the
-    batch before: the same results, in the same order, on two cores.
+    With ``workers`` (default: :func:`default_workers`, when the input is more
+    than one batch) the items are validated, keyed and mapped in worker
+    processes (:func:`prepare`) while this process logs and projects the
+    batches before: the same results, in the same order.
     """
     chunks = _chunks(items, batch)
     first = next(chunks, None)
     if first is None:
         return
     if workers is None:
-        workers = 1 if (os.cpu_count() or 1) > 1 else 0
+        workers = default_workers()
     if not workers or len(first) < batch or "fork" not in mp.get_all_start_methods():
         yield ingest_items(service, first)
         for chunk in chunks:
@@ -255,6 +255,18 @@ def ingest_stream(
                 yield _land(service, *pending.popleft())
         while pending:
             yield _land(service, *pending.popleft())
+
+
+def default_workers() -> int:
+    """Worker processes for a replay: one per CPU, at most 4; none on one CPU.
+
+    Preparing an event (validate, map, coalesce, pickle) costs about 1.6 times
+    what landing it does (log, graph), so with one worker this process waits
+    for it; two workers beside it keep both cores of a two-core machine busy
+    (``bench/README.md``). Beyond 4 this process is the bound.
+    """
+    cpus = os.cpu_count() or 1
+    return min(cpus, 4) if cpus > 1 else 0
 
 
 def _land(
