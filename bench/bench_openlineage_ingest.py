@@ -542,6 +542,25 @@ def bench_replay(events: list[dict[str, Any]], workdir: Path) -> dict[str, Any]:
     }
 
 
+def machine() -> dict[str, Any]:
+    """What a result depends on besides the code: the machine, and how busy it was."""
+    return {
+        "nproc": os.cpu_count(),
+        "loadavg_before": os.getloadavg(),
+        "cpu": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def machine_line(results: dict[str, Any]) -> str:
+    before = results["loadavg_before"]
+    return (
+        f"nproc = {results['nproc']}  ({results['cpu']}, Python {results['python']}); "
+        f"load average before: {before[0]:.1f} {before[1]:.1f} {before[2]:.1f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
@@ -561,13 +580,7 @@ def main() -> None:
         args.single, args.batch, args.replay = 1_000, 4_000, 4_000
     only = set(args.only or TARGETS)
     args.projection = args.projection or ["inline", "background"]
-    results: dict[str, Any] = {
-        "nproc": os.cpu_count(),
-        "loadavg_before": os.getloadavg(),
-        "cpu": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    results = machine()
     workdir = Path(tempfile.mkdtemp(prefix="ol-bench-"))
     try:
         for projection in args.projection:
@@ -591,11 +604,7 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "openlineage_ingest.json").write_text(json.dumps(results, indent=2))
-    before = results["loadavg_before"]
-    print(
-        f"\nnproc = {results['nproc']}  ({results['cpu']}, Python {results['python']}); "
-        f"load average before: {before[0]:.1f} {before[1]:.1f} {before[2]:.1f}\n"
-    )
+    print(f"\n{machine_line(results)}\n")
     print(
         "| mode | projection | events | acked/s | projected/s | target | ratio | median ms "
         "| p99 ms | lag at last ack | catch-up s | failed | CPU ms/event | events per CPU-s |"
