@@ -260,10 +260,11 @@ def ingest_stream(
 def default_workers() -> int:
     """Worker processes for a replay: one per CPU, at most 4; none on one CPU.
 
-    Preparing an event (validate, map, coalesce, pickle) costs about 1.6 times
-    what landing it does (log, graph), so with one worker this process waits
-    for it; two workers beside it keep both cores of a two-core machine busy
-    (``bench/README.md``). Beyond 4 this process is the bound.
+    Preparing an event (validate, map, coalesce, pickle) costs 1.6-1.7 times
+    what landing it does here (log, graph), so with one worker this process
+    waits for it; two beside it keep both cores of a two-core machine busy
+    (``bench/README.md``). Two already prepare faster than this process
+    lands; the cap of 4 leaves room for slower or shared cores.
     """
     cpus = os.cpu_count() or 1
     return min(cpus, 4) if cpus > 1 else 0
