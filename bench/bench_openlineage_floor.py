@@ -119,6 +119,8 @@ def http_floor(app: str, events: list[dict[str, Any]], workdir: Path) -> dict[st
         cpu = server.cpu_s()
         result = post_all(server.port, "-", bodies[200:], CLIENTS, 1)
         result["server_cpu_ms_per_event"] = (server.cpu_s() - cpu) * 1000 / result["events"]
+        if result["failed_requests"]:  # (e.g. the validating app refused an event)
+            raise SystemExit(f"{app}: {result['failed_requests']} requests not answered 201")
         return result
     finally:
         server.stop()
