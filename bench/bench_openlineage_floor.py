@@ -36,13 +36,12 @@ from __future__ import annotations
 
 import argparse
 import gc
-import http.client
+import itertools
 import json
 import pickle
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -90,25 +89,11 @@ class Uvicorn(Server):
 
     def __init__(self, app: str, workdir: Path) -> None:
         self.port = free_port()
-        self.log_path = workdir / f"{app}.log"
         cmd = [
             sys.executable, "-m", "uvicorn", f"bench.floor_apps:{app}", "--port", str(self.port),
             "--log-level", "warning", "--no-access-log", "--no-server-header",
         ]  # fmt: skip
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
-        deadline = time.monotonic() + 60
-        while True:  # any answer: the app is up
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", "/")
-                conn.getresponse().read()
-                return
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"uvicorn did not start:\n{self.log_path.read_text()[-3000:]}")
-            time.sleep(0.2)
+        self.start(cmd, workdir / f"{app}.log", ready="/healthz")
 
 
 def http_floor(app: str, events: list[dict[str, Any]], workdir: Path) -> dict[str, Any]:
@@ -126,6 +111,14 @@ def http_floor(app: str, events: list[dict[str, Any]], workdir: Path) -> dict[st
         server.stop()
 
 
+def _read_events(path: Path, n: int, seed: int) -> list[Any]:
+    """``n`` fixture-shaped events written to an NDJSON file and read back as the CLI reads."""
+    from lineagegraph.ingest.openlineage.reader import read_paths
+
+    path.write_bytes(b"\n".join(orjson.dumps(e) for e in make_events(n, seed=seed)) + b"\n")
+    return list(read_paths([str(path)]))
+
+
 # ---- per-event CPU of each stage ---------------------------------------------------------------
 def stages(n: int, workdir: Path) -> dict[str, float]:
     """CPU µs per event of each stage (median of 3 runs), on ``n`` fixture-shaped events."""
@@ -133,12 +126,9 @@ def stages(n: int, workdir: Path) -> dict[str, float]:
     from lineagegraph.graph.changeset import Provenance, coalesce
     from lineagegraph.ingest.mappers import mapper_for
     from lineagegraph.ingest.openlineage.ingest import _portable, check, ingest_prepared, prepare
-    from lineagegraph.ingest.openlineage.reader import read_paths
     from lineagegraph.runtime import build_services
 
-    path = workdir / "events.ndjson"
-    path.write_bytes(b"\n".join(orjson.dumps(e) for e in make_events(n, seed=3)) + b"\n")
-    items = [_portable(item) for item in read_paths([str(path)])]
+    items = [_portable(item) for item in _read_events(workdir / "events.ndjson", n, seed=3)]
     chunks = [items[i : i + BATCH] for i in range(0, n, BATCH)]
     mapper = mapper_for("openlineage")
 
@@ -156,8 +146,10 @@ def stages(n: int, workdir: Path) -> dict[str, float]:
     checked = [check(item) for item in items]
     assert all(c.error is None for c in checked), "every generated event is valid"
 
+    appends = itertools.count()
+
     def durable_append() -> None:
-        db = sqlite3.connect(tempfile.mktemp(dir=workdir), isolation_level=None)
+        db = sqlite3.connect(workdir / f"append-{next(appends)}.db", isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("CREATE TABLE log (seq INTEGER PRIMARY KEY, key TEXT UNIQUE, body BLOB)")
@@ -202,12 +194,9 @@ def by_batch_size(n: int, sizes: tuple[int, ...], workdir: Path) -> dict[int, fl
     POSTs costs, by group size."""
     from lineagegraph.cli.common import make_settings
     from lineagegraph.ingest.openlineage.ingest import ingest_items
-    from lineagegraph.ingest.openlineage.reader import read_paths
     from lineagegraph.runtime import build_services
 
-    path = workdir / "sweep.ndjson"
-    path.write_bytes(b"\n".join(orjson.dumps(e) for e in make_events(n + 2_000, seed=5)) + b"\n")
-    items = list(read_paths([str(path)]))
+    items = _read_events(workdir / "sweep.ndjson", n + 2_000, seed=5)
     out = {}
     for size in sizes:
         services = build_services(make_settings(workdir / f"sweep-{size}"))

@@ -301,20 +301,29 @@ class Server:
         env = {**os.environ, "LINEAGEGRAPH_PROJECTION_MODE": projection}
         env.pop("LINEAGEGRAPH_LOG_LEVEL", None)  # the default: a JSON line per request
         cmd = [*CLI, "serve", "--port", str(self.port), "--data-dir", str(data_dir)]
-        self.log_path = data_dir / "server.log"
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        self.start(cmd, data_dir / "server.log", env=env, ready="/healthz")
+
+    def start(
+        self, cmd: list[str], log_path: Path, *, ready: str, env: dict[str, str] | None = None
+    ) -> None:
+        """Run ``cmd`` (serving on ``self.port``), its stderr to ``log_path``, until
+        ``GET ready`` answers 200."""
+        self.log_path = log_path
+        with log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                cmd, env=env, cwd=BENCH.parent, stdout=subprocess.DEVNULL, stderr=log
+            )
         deadline = time.monotonic() + 60
         while True:
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", "/healthz")
+                conn.request("GET", ready)
                 if conn.getresponse().status == 200:
                     return
             except OSError:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                tail = self.log_path.read_text(errors="replace")[-3000:]
+                tail = log_path.read_text(errors="replace")[-3000:]
                 raise SystemExit(f"the server did not start:\n{tail}")
             time.sleep(0.2)
 

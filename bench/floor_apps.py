@@ -1,6 +1,8 @@
 """The ASGI apps ``bench_openlineage_floor.py`` serves under uvicorn: how fast HTTP
 alone can answer one event per request on this machine, without lineagegraph's work.
 
+(``GET`` answers 200: the benchmark's readiness check.)
+
 * ``raw``: a bare ASGI app that reads the body and answers 201;
 * ``fastapi``: a FastAPI route that reads the body and parses it (orjson);
 * ``validating``: ``raw`` plus lineagegraph's own validation of the event
@@ -39,17 +41,24 @@ async def _answer(send: Any, status: int, body: bytes) -> None:
 async def raw(scope: Message, receive: Any, send: Any) -> None:
     if scope["type"] == "http":
         await _body(receive)
-        await _answer(send, 201, b"{}")
+        await _answer(send, 200 if scope["method"] == "GET" else 201, b"{}")
 
 
 async def validating(scope: Message, receive: Any, send: Any) -> None:
-    if scope["type"] == "http":
+    if scope["type"] == "http" and scope["method"] == "GET":  # the readiness check
+        await _answer(send, 200, b"{}")
+    elif scope["type"] == "http":
         checked = [check(item) for item in split_documents(await _body(receive), "body")]
         bad = [c.error.to_dict() for c in checked if c.error is not None]
         await _answer(send, 400 if bad else 201, orjson.dumps({"errors": bad}))
 
 
 fastapi = FastAPI()
+
+
+@fastapi.get("/healthz")
+async def healthz() -> Response:
+    return Response(b"{}", media_type="application/json")
 
 
 @fastapi.post("/api/v1/lineage", status_code=201)
