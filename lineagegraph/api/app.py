@@ -15,7 +15,6 @@ that names only the request id, with the trace in the log.
 from __future__ import annotations
 
 import gc
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,9 +22,11 @@ import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lineagegraph.api import openlineage, ops
 from lineagegraph.api.graphql.schema import build_schema, graphql_router
+from lineagegraph.api.logs import internal_error
 from lineagegraph.api.metrics import Metrics
 from lineagegraph.api.middleware import GraphQLBodyLimit, RequestMiddleware
 from lineagegraph.api.ui import graphiql_page, mount_ui
@@ -35,10 +36,28 @@ from lineagegraph.ingest.openlineage.workers import PreparePool
 from lineagegraph.runtime import Services, build_services
 from lineagegraph.settings import Settings
 
-log = logging.getLogger("lineagegraph.api")
-
 #: ``gc.set_threshold`` of the server process (see ``create_app(tune_gc=True)``)
 GC_THRESHOLD = (20_000, 20, 20)
+
+
+class App(FastAPI):
+    """FastAPI, with ``POST /api/v1/lineage`` served by :attr:`fast_lane` when set:
+    ahead of the middleware stack and routing (see :mod:`lineagegraph.api.openlineage`)."""
+
+    fast_lane: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lane = self.fast_lane
+        if (
+            lane is not None
+            and scope["type"] == "http"
+            and scope["path"] == openlineage.PATH
+            and scope["method"] == "POST"
+        ):
+            scope["app"] = self
+            await lane(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -47,7 +66,7 @@ def create_app(
     services: Services | None = None,
     tune_gc: bool = False,
     start_workers: bool = False,
-) -> FastAPI:
+) -> App:
     """The app. ``tune_gc`` is for ``lineagegraph serve``, where the app owns the
     process: once started, everything built so far is moved out of the garbage
     collector's sight (``gc.freeze``), and the youngest generation is collected
@@ -89,7 +108,7 @@ def create_app(
             if owned:
                 svc.close()
 
-    app = FastAPI(
+    app = App(
         title="lineagegraph",
         version="0.1.0",
         description="Model-lifecycle graph: lineage, impact analysis and promotion gates. "
@@ -130,14 +149,13 @@ def create_app(
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         request_id = getattr(request.state, "request_id", None)
-        log.error("unexpected error", exc_info=exc, extra={"fields": {"request_id": request_id}})
-        message = f"internal error (request {request_id})" if request_id else "internal error"
-        return JSONResponse(
-            status_code=500, content={"error": {"code": "internal", "message": message}}
-        )
+        return JSONResponse(status_code=500, content=internal_error(request_id, exc))
 
-    # The OpenLineage hot path first: one raw ASGI route, no FastAPI dependency resolution.
+    # The OpenLineage hot path first: one raw ASGI route, no FastAPI dependency resolution;
+    # and unless CORS headers are wanted, ahead of the middleware stack too.
     app.router.routes.insert(0, openlineage.route)
+    if not settings.cors_origins:
+        app.fast_lane = RequestMiddleware(openlineage.FastLane(), metrics=metrics)
     app.include_router(ops.router)
     app.include_router(graphql_router(build_schema(settings), graphiql_page(settings)))
     mount_ui(app, settings)

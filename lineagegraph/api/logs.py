@@ -18,6 +18,15 @@ import orjson
 
 #: The request log: one line per HTTP request.
 access_log = logging.getLogger("lineagegraph.access")
+_api_log = logging.getLogger("lineagegraph.api")
+
+
+def internal_error(request_id: str | None, exc: BaseException) -> dict[str, Any]:
+    """Log an unexpected error with its trace; the body of its 500, which names only
+    the request id (a trace is for the operator, not the caller)."""
+    _api_log.error("unexpected error", exc_info=exc, extra={"fields": {"request_id": request_id}})
+    message = f"internal error (request {request_id})" if request_id else "internal error"
+    return {"error": {"code": "internal", "message": message}}
 
 
 class JsonFormatter(logging.Formatter):

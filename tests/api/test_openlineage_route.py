@@ -1,16 +1,19 @@
-"""The OpenLineage hot path (a raw ASGI route ahead of FastAPI's): it is still logged,
-measured, documented and refused like every other route."""
+"""The OpenLineage hot path (a raw ASGI route ahead of FastAPI's, and without CORS, a
+lane ahead of the middleware stack): it is still logged, measured, documented and
+refused like every other route."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from lineagegraph.auth import Role
 from tests.api.conftest import CORS_ORIGIN, Api
-from tests.api.server import captured_access_log
+from tests.api.server import LiveServer, captured_access_log, live_server
 
 
 def _event() -> dict[str, object]:
@@ -24,8 +27,8 @@ def _event() -> dict[str, object]:
     }
 
 
-def _samples(api: Api, name: str) -> dict[tuple[tuple[str, str], ...], float]:
-    with api.server.client() as client:
+def _samples(server: LiveServer, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    with server.client() as client:
         text = client.get("/metrics").text
     return {
         tuple(sorted(s.labels.items())): s.value
@@ -35,26 +38,86 @@ def _samples(api: Api, name: str) -> dict[tuple[tuple[str, str], ...], float]:
     }
 
 
-def test_the_hot_path_is_logged_measured_and_counted(api: Api) -> None:
+@pytest.fixture(scope="module")
+def lane(api: Api) -> Iterator[LiveServer]:
+    """The session's services served by an app without CORS: with its fast lane."""
+    from lineagegraph.api.app import create_app
+
+    settings = api.services.settings.model_copy(update={"cors_origins": []})
+    app = create_app(settings, services=api.services)
+    assert app.fast_lane is not None
+    with live_server(app) as server:
+        yield server
+
+
+@pytest.mark.parametrize("served", ["routed", "fast lane"])
+def test_the_hot_path_is_logged_measured_and_counted(
+    api: Api, lane: LiveServer, served: str
+) -> None:
+    server = lane if served == "fast lane" else api.server
     latency = "lineagegraph_http_request_duration_seconds_count"
     received = "lineagegraph_api_ingest_inputs_total"
     key = (("method", "POST"), ("route", "/api/v1/lineage"), ("status", "201"))
     accepted = (("outcome", "accepted"), ("source", "openlineage"))
-    before, counted = _samples(api, latency).get(key, 0), _samples(api, received).get(accepted, 0)
-    with captured_access_log() as stream, api.client(Role.INGESTER) as client:
-        response = client.post("/api/v1/lineage", json=_event(), headers={"X-Request-ID": "ol-7"})
+    before = _samples(server, latency).get(key, 0)
+    counted = _samples(server, received).get(accepted, 0)
+    request_id = f"ol-{served.replace(' ', '-')}"
+    with captured_access_log() as stream, server.client(api.tokens[Role.INGESTER]) as client:
+        response = client.post(
+            "/api/v1/lineage", json=_event(), headers={"X-Request-ID": request_id}
+        )
     assert response.status_code == 201 and response.json()["status"] == "accepted"
     assert response.headers["content-type"] == "application/json"
-    assert response.headers["x-request-id"] == "ol-7"
-    (line,) = [json.loads(x) for x in stream.getvalue().splitlines() if '"ol-7"' in x]
+    assert response.headers["x-request-id"] == request_id
+    (line,) = [json.loads(x) for x in stream.getvalue().splitlines() if f'"{request_id}"' in x]
     assert (line["route"], line["status"], line["principal"]) == (
         "/api/v1/lineage",
         201,
         "test-ingester",
     )
     assert api.tokens[Role.INGESTER] not in stream.getvalue()
-    assert _samples(api, latency)[key] == before + 1
-    assert _samples(api, received)[accepted] == counted + 1
+    assert _samples(server, latency)[key] == before + 1
+    assert _samples(server, received)[accepted] == counted + 1
+
+
+def test_the_fast_lane_answers_errors_as_the_app_does(
+    api: Api, lane: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lineagegraph.api import openlineage
+
+    bad = {**_event(), "eventTime": "yesterday"}
+    answers = []
+    for server in (api.server, lane):
+        with server.client() as client:
+            anonymous = client.post("/api/v1/lineage", json=_event())
+        with server.client(api.tokens[Role.READER]) as client:
+            reader = client.post("/api/v1/lineage", json=_event())
+        with server.client(api.tokens[Role.INGESTER]) as client:
+            invalid = client.post("/api/v1/lineage", json=bad)
+        answers.append([anonymous, reader, invalid])
+    for routed, laned in zip(*answers, strict=True):
+        assert laned.status_code == routed.status_code
+        assert laned.json()["error"]["code"] == routed.json()["error"]["code"]
+        assert laned.json()["error"].get("path") == routed.json()["error"].get("path")
+    anonymous, reader, invalid = answers[1]
+    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"] == "Bearer"
+    assert reader.status_code == 403
+    assert invalid.status_code == 400 and invalid.json()["error"]["path"] == "$.eventTime"
+
+    async def broken(*_: object) -> object:
+        raise RuntimeError("a bug, with a secret in its message")
+
+    monkeypatch.setattr(openlineage, "ingest_request", broken)
+    with captured_access_log() as stream, lane.client(api.tokens[Role.INGESTER]) as client:
+        crashed = client.post("/api/v1/lineage", json=_event(), headers={"X-Request-ID": "ol-500"})
+    assert crashed.status_code == 500
+    assert crashed.json()["error"] == {
+        "code": "internal",
+        "message": "internal error (request ol-500)",
+    }
+    assert "secret" not in crashed.text
+    (line,) = [json.loads(x) for x in stream.getvalue().splitlines() if '"request"' in x]
+    assert (line["request_id"], line["status"]) == ("ol-500", 500)
 
 
 def test_new_request_ids_are_unique(api: Api) -> None:
