@@ -99,6 +99,45 @@ def test_a_store_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
     assert "schema version 99" in str(info.value)
 
 
+def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "graph.db"
+    store = EmbeddedStore(path)
+    store.apply(_chain(3), log_position=7)
+    before = store.traverse(TraversalSpec((ds("root"),))).depth
+    store.close()
+    with sqlite3.connect(path) as db:  # what version 1 wrote: no ``rev``
+        for table in ("node", "edge"):
+            db.execute(f"DROP INDEX ix_{table}_rev")
+            db.execute(f"ALTER TABLE {table} DROP COLUMN rev")
+        db.execute("UPDATE meta SET value = '1' WHERE name = 'schema_version'")
+    store = EmbeddedStore(path)
+    follower = EmbeddedStore(path, follow=True)
+    try:
+        assert store.traverse(TraversalSpec((ds("root"),))).depth == before
+        assert follower.log_position() == 7
+        store.apply(_nodes(ds("after")), log_position=8)
+        assert follower.get_nodes([ds("after")]) and follower.log_position() == 8
+    finally:
+        follower.close()
+        store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone() == (
+            "2",
+        )
+
+
+def test_a_follower_refuses_to_write_and_needs_a_file(tmp_path: Path) -> None:
+    EmbeddedStore(tmp_path / "graph.db").close()
+    follower = EmbeddedStore.from_uri(f"sqlite:///{tmp_path / 'graph.db'}", follow=True)
+    with pytest.raises(InvalidInput) as info:
+        follower.apply(_nodes(ds("x")))
+    assert "follows the writes of another process" in str(info.value)
+    follower.close()
+    with pytest.raises(InvalidInput) as info:
+        EmbeddedStore.from_uri("memory://", follow=True)
+    assert info.value.path == "store_uri"
+
+
 def test_a_closed_store_says_so() -> None:
     store = EmbeddedStore.from_uri("memory://")
     store.check_health()
@@ -172,9 +211,12 @@ def test_big_changesets_are_applied_in_batches(tmp_path: Path) -> None:
 # ---- reading while writing -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("uri", ["file", "memory://"])
+@pytest.mark.parametrize("uri", ["file", "memory://", "follower"])
 def test_readers_never_see_half_a_changeset(tmp_path: Path, uri: str) -> None:
-    store = EmbeddedStore.from_uri(f"sqlite:///{tmp_path / 'graph.db'}" if uri == "file" else uri)
+    file = f"sqlite:///{tmp_path / 'graph.db'}"
+    store = EmbeddedStore.from_uri(uri if uri == "memory://" else file)
+    # a follower reads what another store (another process, as a rule) writes
+    reader = EmbeddedStore.from_uri(file, follow=True) if uri == "follower" else store
     root = ds("root")
     store.apply(_nodes(root))
     done = threading.Event()
@@ -201,10 +243,10 @@ def test_readers_never_see_half_a_changeset(tmp_path: Path, uri: str) -> None:
     def read() -> None:
         try:
             while not done.is_set():
-                depth = store.traverse(TraversalSpec((root,))).depth
+                depth = reader.traverse(TraversalSpec((root,))).depth
                 runs = sum(1 for k in depth if k.kind is NodeKind.RUN)
                 assert len(depth) == 1 + 2 * runs, "a traversal saw half a ChangeSet"
-                stats = store.stats()
+                stats = reader.stats()
                 by_kind = stats.nodes_by_kind
                 assert by_kind.get("dataset", 0) == 1 + by_kind.get("run", 0)
                 assert stats.edge_count == 2 * by_kind.get("run", 0)
@@ -218,9 +260,12 @@ def test_readers_never_see_half_a_changeset(tmp_path: Path, uri: str) -> None:
         t.start()
     for t in threads:
         t.join(timeout=120)
+    final = reader.stats()
     store.close()
+    reader.close()
     assert not errors, errors[0]
     assert reads[0] > 0
+    assert final.log_position == 120 and final.nodes_by_kind["run"] == 120
 
 
 # ---- the index always agrees with SQLite -----------------------------------------------
@@ -282,6 +327,7 @@ def test_index_matches_sqlite_after_any_history(
 ) -> None:
     path = tmp_path / f"history-{next(_EXAMPLES)}.db"
     live = EmbeddedStore(path)
+    follower = EmbeddedStore(path, follow=True)  # reads along while ``live`` writes
     live.apply(_nodes(*_ALL_NODES))
     for batch in batches:
         cs = ChangeSet()
@@ -297,6 +343,7 @@ def test_index_matches_sqlite_after_any_history(
                 cs.node(target, at(hours), P)
         live.apply(cs)
         _records(live)  # fills the record cache: a later apply must not leave it stale
+        _records(follower)  # the follower's too: its catching up must not either
     everything = _ALL_NODES
     _closures_agree(live, everything)
 
@@ -315,6 +362,12 @@ def test_index_matches_sqlite_after_any_history(
     now = views(live)
     # the current view (in memory) and the SQL history at the end of time agree...
     assert now[1] == history  # type: ignore[index]
+    # ...the follower's, caught up step by step, too...
+    try:
+        assert views(follower) == now
+        _closures_agree(follower, everything)
+    finally:
+        follower.close()
     live.close()
     # ...and so does an index rebuilt from SQLite
     reopened = EmbeddedStore(path)

@@ -10,13 +10,15 @@ only after the commit, so a rejected ChangeSet changes nothing at all.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
 from lineagegraph.errors import InvalidChangeSet
 from lineagegraph.graph.changeset import ChangeSet
-from lineagegraph.graph.embedded.index import EDGE_KIND_BY_VALUE, GraphIndex
+from lineagegraph.graph.embedded.index import EDGE_KIND_BY_VALUE, GraphIndex, key_from_text
 from lineagegraph.graph.embedded.sql import current_edges_of, edge_record_rows, record_rows
 from lineagegraph.graph.embedded.tables import NODE
 from lineagegraph.graph.keys import NodeKey
@@ -161,5 +163,36 @@ def update_index(index: GraphIndex, p: Plan, conn: sa.Connection) -> None:
             index.unlink(src, dst, kind)
     if revived:
         for src, dst, value in current_edges_of(conn, revived):
+            if up[src] and up[dst]:
+                index.link(src, dst, EDGE_KIND_BY_VALUE[value])
+
+
+def follow(
+    index: GraphIndex,
+    nodes: Iterable[Sequence[Any]],
+    edges: Iterable[Sequence[Any]],
+    current_edges_of: Callable[[list[int]], Iterable[tuple[int, int, str]]],
+) -> None:
+    """Bring the index up to rows that another process committed: ``sql.CHANGED_NODES``
+    and ``sql.CHANGED_EDGES`` rows (nodes in id order), as :func:`update_index` does
+    for a plan. Idempotent: a row already followed changes nothing."""
+    revived: list[int] = []
+    for id_, text, alive, _ in nodes:
+        if id_ >= index.next_id:
+            index.add_node(id_, key_from_text(text), bool(alive))
+        elif bool(index.alive[id_]) != bool(alive):
+            index.set_alive(id_, bool(alive))
+            if alive:
+                revived.append(id_)
+    up = index.alive
+    for id_, src, dst, value, alive, _ in edges:
+        index.next_edge_id = max(index.next_edge_id, id_ + 1)
+        kind = EDGE_KIND_BY_VALUE[value]
+        if alive and up[src] and up[dst]:
+            index.link(src, dst, kind)
+        else:
+            index.unlink(src, dst, kind)
+    if revived:
+        for src, dst, value in current_edges_of(revived):
             if up[src] and up[dst]:
                 index.link(src, dst, EDGE_KIND_BY_VALUE[value])

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 #: the columns of a Node / Edge, after the row id (and src, kind, dst for edges)
 STATE = ("props", "first_seen", "last_seen", "deleted_at", "source", "event_id")
 _WRITTEN = ("props", "clock", "first_seen", "last_seen", "tomb_at", "deleted_at", "source",
-            "event_id")  # fmt: skip
+            "event_id", "rev")  # fmt: skip
 # Enum.value is a Python-level property: look the values up instead, per row.
 _NODE_KIND_VALUE = {k: k.value for k in NodeKind}
 _EDGE_KIND_VALUE = {k: k.value for k in EdgeKind}
@@ -73,10 +73,18 @@ def make_engine(path: Path | None) -> sa.Engine:
 
 
 def check_schema(conn: sa.Connection, where: str) -> None:
-    """Stamp a new database with the schema version; refuse one of another version."""
+    """Stamp a new database with the schema version, upgrade one of version 1 (add
+    ``rev``); refuse any other version."""
     row = conn.execute(sa.select(META.c.value).where(META.c.name == "schema_version")).first()
     if row is None:
         conn.execute(META.insert().values(name="schema_version", value=str(SCHEMA_VERSION)))
+    elif int(row[0]) == 1:
+        for table in ("node", "edge"):  # constant names
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN rev INTEGER NOT NULL DEFAULT 0")
+            conn.exec_driver_sql(f"CREATE INDEX ix_{table}_rev ON {table} (rev)")
+        conn.execute(
+            META.update().where(META.c.name == "schema_version").values(value=str(SCHEMA_VERSION))
+        )
     elif int(row[0]) != SCHEMA_VERSION:
         raise BackendUnavailable(
             f"graph store {where} has schema version {row[0]}, this lineagegraph reads "
@@ -86,8 +94,9 @@ def check_schema(conn: sa.Connection, where: str) -> None:
         )
 
 
-def load_index(conn: sa.Connection) -> tuple[GraphIndex, int]:
-    """Read ids, keys and current edges into a new index; also the log position."""
+def load_index(conn: sa.Connection) -> tuple[GraphIndex, int, int]:
+    """Read ids, keys and current edges into a new index; also the log position and
+    the store revision (the greatest ``rev``)."""
     index = GraphIndex()
     # The driver's cursor directly: these scans read every row, and
     # SQLAlchemy's row objects would double the start-up time.
@@ -104,9 +113,21 @@ def load_index(conn: sa.Connection) -> tuple[GraphIndex, int]:
             index.load_edges(cursor)
             cursor.execute("SELECT value FROM meta WHERE name = 'log_position'")
             position = cursor.fetchone()
+            cursor.execute("SELECT max((SELECT max(rev) FROM node), (SELECT max(rev) FROM edge))")
+            rev = cursor.fetchone()[0]
     finally:
         cursor.close()
-    return index, int(position[0]) if position else 0
+    return index, int(position[0]) if position else 0, int(rev or 0)
+
+
+#: what a follower reads of the rows written since the revision it has (in one snapshot)
+CHANGED_NODES = "SELECT id, key, deleted_at IS NULL, rev FROM node WHERE rev > ? ORDER BY id"
+CHANGED_EDGES = "SELECT id, src, dst, kind, deleted_at IS NULL, rev FROM edge WHERE rev > ?"
+CURRENT_EDGES_OF = (
+    "SELECT src, dst, kind FROM edge WHERE deleted_at IS NULL"
+    " AND (src IN (SELECT value FROM json_each(?)) OR dst IN (SELECT value FROM json_each(?)))"
+)
+LOG_POSITION = "SELECT value FROM meta WHERE name = 'log_position'"
 
 
 def json_ids(column: sa.ColumnElement[int], ids: Iterable[int]) -> sa.ColumnElement[bool]:
@@ -192,15 +213,17 @@ _SET_POSITION = (
 )
 
 
-def write_plan(conn: sa.Connection, p: Plan, log_position: int | None) -> tuple[int, int]:
-    """Write the changed records of a plan (and the log position) in ``conn``'s
-    transaction; returns how many node and edge rows were written."""
+def write_plan(conn: sa.Connection, p: Plan, log_position: int | None, rev: int) -> tuple[int, int]:
+    """Write the changed records of a plan, stamped with the revision ``rev`` (and
+    the log position) in ``conn``'s transaction; returns how many node and edge
+    rows were written."""
     node_inserts: list[dict[str, Any]] = []
     node_updates: list[dict[str, Any]] = []
     for key, rec in p.nodes.items():
         if not rec.dirty:
             continue
         row = rec.row()
+        row["rev"] = rev
         if rec.new:
             namespace, name = key.namespace, key.name
             row.update(
@@ -222,6 +245,7 @@ def write_plan(conn: sa.Connection, p: Plan, log_position: int | None) -> tuple[
         if not rec.dirty:
             continue
         row = rec.row()
+        row["rev"] = rev
         if rec.new:
             row.update(id=rec.id, src=src, kind=_EDGE_KIND_VALUE[kind], dst=dst)
             edge_inserts.append(row)

@@ -13,11 +13,19 @@ update happen together under the exclusive side of a reader-writer lock, so
 no read ever sees half of a ChangeSet. The in-memory database (``memory://``,
 one shared connection) serializes everything instead.
 
-This store assumes it is the only writer of its file (one process).
+One process writes a file. Other processes may open it as *followers*
+(``follow=True``, e.g. the server while a projector process writes, the
+``process`` projection mode): a follower never writes; before each read it
+asks SQLite whether anyone committed since it last looked (``PRAGMA
+data_version``, a few microseconds) and, if so, folds the rows written since
+its revision (the ``rev`` column) into its index and drops them from its
+record caches, in one snapshot and under the exclusive lock, so a read sees
+whole ChangeSets only, as in the writer.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -25,12 +33,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 import sqlalchemy as sa
 
 from lineagegraph.errors import BackendUnavailable, InvalidInput
 from lineagegraph.graph.changeset import ChangeSet
 from lineagegraph.graph.embedded import sql
-from lineagegraph.graph.embedded.apply import plan, update_index
+from lineagegraph.graph.embedded.apply import follow, plan, update_index
 from lineagegraph.graph.embedded.index import (
     EDGE_KIND_BY_VALUE,
     NODE_KINDS,
@@ -73,8 +82,12 @@ def _kinds(values: Collection[Any], kind: type[_K], path: str) -> frozenset[_K]:
 class EmbeddedStore:
     """The default GraphStore (see the module docstring and ``GraphStore``)."""
 
-    def __init__(self, path: Path | None = None) -> None:
-        """Open (or create) the store in the SQLite file ``path``; None: in memory."""
+    def __init__(self, path: Path | None = None, *, follow: bool = False) -> None:
+        """Open (or create) the store in the SQLite file ``path``; None: in memory.
+        ``follow``: as a follower of the process that writes the file (see the module
+        docstring)."""
+        if follow and path is None:
+            raise InvalidInput("an in-memory store cannot be followed", path="store_uri")
         self.path = path
         self._memory = path is None
         self._engine = sql.make_engine(path)
@@ -85,15 +98,23 @@ class EmbeddedStore:
         # The in-memory database is one shared connection: reads serialize too.
         self._read: Any = self._rw.write if self._memory else self._rw.read
         self._records = RecordCache()
+        self._watch: sqlite3.Connection | None = None
+        self._watch_lock = threading.Lock()
         with self._sql_errors():
             METADATA.create_all(self._engine)
             with self._engine.begin() as conn:
                 sql.check_schema(conn, str(path or "memory://"))
-            self._index, self._position = self._load()
+            if follow:
+                assert path is not None
+                self._watch = self._open_watch(path)
+                # before the load: a commit after it is then looked at again (idempotent)
+                self._data_version = self._watch.execute("PRAGMA data_version").fetchone()[0]
+            self._index, self._position, self._rev = self._load()
 
     @classmethod
-    def from_uri(cls, uri: str, **options: Any) -> EmbeddedStore:
-        """``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or ``memory://``."""
+    def from_uri(cls, uri: str, *, follow: bool = False, **options: Any) -> EmbeddedStore:
+        """``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or ``memory://``;
+        ``follow``: see the constructor."""
         if options:
             raise InvalidInput(
                 f"the embedded store takes no options, got {', '.join(sorted(options))}",
@@ -101,7 +122,7 @@ class EmbeddedStore:
             )
         scheme = uri.partition(":")[0].lower()
         if scheme == "memory":
-            return cls(None)
+            return cls(None, follow=follow)
         if scheme != "sqlite":
             raise InvalidInput(f"not an embedded store URI: {uri!r}", path="store_uri")
         try:
@@ -109,20 +130,72 @@ class EmbeddedStore:
         except sa.exc.ArgumentError as exc:
             raise InvalidInput(f"malformed store URI: {exc}", path="store_uri") from None
         if not database or database == ":memory:":
-            return cls(None)
-        return cls(Path(database))
+            return cls(None, follow=follow)
+        return cls(Path(database), follow=follow)
 
     def __repr__(self) -> str:
         return f"EmbeddedStore({str(self.path) if self.path else 'memory'})"
 
-    def _load(self) -> tuple[GraphIndex, int]:
+    def _load(self) -> tuple[GraphIndex, int, int]:
         with self._engine.connect() as conn:
             return sql.load_index(conn)
+
+    @staticmethod
+    def _open_watch(path: Path) -> sqlite3.Connection:
+        """The follower's own connection: autocommit, read-only, shared by threads
+        under ``_watch_lock``."""
+        watch = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        watch.execute("PRAGMA query_only = ON")
+        return watch
+
+    def _catch_up(self) -> None:
+        """A follower: fold in what the writing process committed since the last look."""
+        watch = self._watch
+        if watch is None or self._closed:
+            return
+        with self._watch_lock, self._sql_errors():
+            version = watch.execute("PRAGMA data_version").fetchone()[0]
+            if version == self._data_version:
+                return
+            self._data_version = version
+            with self._rw.write():
+                try:
+                    self._follow(watch)
+                except BaseException:
+                    self._records.clear()
+                    self._index, self._position, self._rev = self._load()
+                    raise
+                finally:
+                    self._revision += 1
+
+    def _follow(self, watch: sqlite3.Connection) -> None:
+        watch.execute("BEGIN")  # one snapshot: nodes, edges and position agree
+        try:
+            nodes = watch.execute(sql.CHANGED_NODES, (self._rev,)).fetchall()
+            edges = watch.execute(sql.CHANGED_EDGES, (self._rev,)).fetchall()
+
+            def current_edges_of(ids: list[int]) -> list[tuple[int, int, str]]:
+                param = orjson.dumps(ids).decode()
+                return watch.execute(sql.CURRENT_EDGES_OF, (param, param)).fetchall()
+
+            follow(self._index, nodes, edges, current_edges_of)
+            position = watch.execute(sql.LOG_POSITION).fetchone()
+        finally:
+            watch.execute("COMMIT")
+        self._records.nodes.drop(row[0] for row in nodes)
+        self._records.edges.drop((src, dst, kind) for _, src, dst, kind, _, _ in edges)
+        self._rev = max([self._rev, *(r[-1] for r in nodes), *(r[-1] for r in edges)])
+        self._position = int(position[0]) if position else 0
 
     # ---- writing ----------------------------------------------------------------
     def apply(self, changes: ChangeSet, *, log_position: int | None = None) -> ApplyResult:
         """Apply a ChangeSet atomically (see ``GraphStore.apply``)."""
         self._check_open()
+        if self._watch is not None:
+            raise InvalidInput(
+                f"{self!r} follows the writes of another process: it cannot apply a ChangeSet",
+                path="store",
+            )
         changes.validate()
         if log_position is not None and (
             isinstance(log_position, bool) or not isinstance(log_position, int) or log_position < 0
@@ -144,9 +217,11 @@ class EmbeddedStore:
     ) -> ApplyResult:
         with self._engine.connect() as conn:
             p = plan(changes, self._index, conn)
-            nodes_written, edges_written = sql.write_plan(conn, p, log_position)
+            rev = self._rev + 1
+            nodes_written, edges_written = sql.write_plan(conn, p, log_position, rev)
             with exclusive:
                 conn.commit()
+                self._rev = rev
                 try:
                     update_index(self._index, p, conn)
                     conn.rollback()  # end the read transaction a revival's query began
@@ -157,7 +232,7 @@ class EmbeddedStore:
                 except BaseException:
                     # Never serve an index (or a record) that disagrees with what is committed.
                     self._records.clear()
-                    self._index, self._position = self._load()
+                    self._index, self._position, self._rev = self._load()
                     raise
                 finally:
                     # Bumped while readers are still shut out, after the commit.
@@ -172,6 +247,7 @@ class EmbeddedStore:
     ) -> dict[NodeKey, Node]:
         """The nodes among ``keys`` that exist (alive now, or at ``as_of``)."""
         self._check_open()
+        self._catch_up()
         with self._read(), self._sql_errors():
             ids = self._ids(keys)
             if not ids:
@@ -207,6 +283,7 @@ class EmbeddedStore:
         edge first seen by then).
         """
         self._check_open()
+        self._catch_up()
         direction = Direction(direction)
         kinds = None if edge_kinds is None else _kinds(edge_kinds, EdgeKind, "edge_kinds")
         with self._read(), self._sql_errors():
@@ -249,6 +326,7 @@ class EmbeddedStore:
         (not for every edge leaving the set); at ``as_of``, from history.
         """
         self._check_open()
+        self._catch_up()
         kinds = _kinds(edge_kinds, EdgeKind, "edge_kinds")
         if as_of is not None:
             return edges_among_by_reading(self, keys, edge_kinds=kinds, as_of=as_of)
@@ -272,6 +350,7 @@ class EmbeddedStore:
         are left out; the others are at depth 0 whatever ``node_kinds`` says.
         """
         self._check_open()
+        self._catch_up()
         direction = check_traversal_spec(spec)
         upstream = direction is Direction.UPSTREAM
         edge_kinds = _kinds(spec.edge_kinds, EdgeKind, "edge_kinds")
@@ -319,6 +398,7 @@ class EmbeddedStore:
     def search(self, query: SearchQuery) -> SearchPage:
         """Nodes by name (and namespace), in ``(name, key)`` order, a page at a time."""
         self._check_open()
+        self._catch_up()
         check_query(query)
         with self._read(), self._sql_errors():
             with self._engine.connect() as conn:
@@ -366,6 +446,7 @@ class EmbeddedStore:
     def stats(self) -> StoreStats:
         """Alive nodes and current edges (alive, between alive nodes), by kind."""
         self._check_open()
+        self._catch_up()
         with self._read():
             index = self._index
             nodes = {k.value: c for k, c in zip(NODE_KINDS, index.node_counts, strict=True) if c}
@@ -375,13 +456,15 @@ class EmbeddedStore:
     def log_position(self) -> int:
         """The event log position applied so far (0 when empty)."""
         self._check_open()
+        self._catch_up()
         return self._position
 
     def revision(self) -> int:
-        """A counter bumped by every ``apply`` (this process is the file's only writer).
+        """A counter bumped by every ``apply`` (a follower: by every catch-up).
 
         Answers read while it holds one value are the same answers; caches key on it.
         """
+        self._catch_up()
         return self._revision
 
     def check_health(self) -> None:
@@ -391,9 +474,11 @@ class EmbeddedStore:
 
     def close(self) -> None:
         """Release the database; later calls raise BackendUnavailable."""
-        with self._writer:
+        with self._writer, self._watch_lock:
             self._closed = True
             self._engine.dispose()
+            if self._watch is not None:
+                self._watch.close()
 
     # ---- helpers ----------------------------------------------------------------
     def _ids(self, keys: Collection[NodeKey]) -> list[int]:
@@ -417,3 +502,5 @@ class EmbeddedStore:
             yield
         except sa.exc.OperationalError as exc:
             raise BackendUnavailable(f"embedded graph store database error: {exc.orig}") from exc
+        except sqlite3.OperationalError as exc:  # (a follower's own connection)
+            raise BackendUnavailable(f"embedded graph store database error: {exc}") from exc

@@ -17,6 +17,10 @@ from it at start-up. Design choices, and why:
 * ``name``/``namespace`` are the key's display name and namespace, with
   case-folded copies for case-insensitive search; search pages in
   ``(name, key)`` order, hence that index.
+* ``rev`` is the store revision of the ``apply`` that last wrote the row (one
+  more than the greatest before it): another process that reads the same file
+  finds what changed since it last looked through its index (a follower,
+  ``EmbeddedStore(follow=True)``).
 
 The tables live in their own SQLModel registry, so they never mix with the
 event log's tables (which may share a database file).
@@ -28,8 +32,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-#: Bumped when the layout changes; stored in ``meta`` and checked on open.
-SCHEMA_VERSION = 1
+#: Bumped when the layout changes; stored in ``meta`` and checked on open
+#: (version 1 lacked ``rev``: ``sql.check_schema`` adds it).
+SCHEMA_VERSION = 2
 
 
 class GraphTable(SQLModel, registry=registry()):
@@ -58,6 +63,7 @@ class NodeRow(GraphTable, table=True):
     deleted_at: int | None = None
     source: str
     event_id: str
+    rev: int = Field(default=0, index=True)
 
 
 class EdgeRow(GraphTable, table=True):
@@ -79,6 +85,7 @@ class EdgeRow(GraphTable, table=True):
     deleted_at: int | None = None
     source: str
     event_id: str
+    rev: int = Field(default=0, index=True)
 
 
 class MetaRow(GraphTable, table=True):
