@@ -158,15 +158,8 @@ class EmbeddedStore:
             if version == self._data_version:
                 return
             self._data_version = version
-            with self._rw.write():
-                try:
-                    self._follow(watch)
-                except BaseException:
-                    self._records.clear()
-                    self._index, self._position, self._rev = self._load()
-                    raise
-                finally:
-                    self._revision += 1
+            with self._rw.write(), self._changing_index():
+                self._follow(watch)
 
     def _follow(self, watch: sqlite3.Connection) -> None:
         watch.execute("BEGIN")  # one snapshot: nodes, edges and position agree
@@ -222,24 +215,31 @@ class EmbeddedStore:
             with exclusive:
                 conn.commit()
                 self._rev = rev
-                try:
+                with self._changing_index():
                     update_index(self._index, p, conn)
                     conn.rollback()  # end the read transaction a revival's query began
                     self._records.nodes.drop(r.id for r in p.nodes.values() if r.dirty)
                     self._records.edges.drop(
                         (src, dst, kind.value) for (src, kind, dst), r in p.edges.items() if r.dirty
                     )
-                except BaseException:
-                    # Never serve an index (or a record) that disagrees with what is committed.
-                    self._records.clear()
-                    self._index, self._position, self._rev = self._load()
-                    raise
-                finally:
-                    # Bumped while readers are still shut out, after the commit.
-                    self._revision += 1
                 if log_position is not None:
                     self._position = log_position
         return ApplyResult(nodes_written, edges_written, p.tombstones_written)
+
+    @contextmanager
+    def _changing_index(self) -> Iterator[None]:
+        """Around bringing the index and record caches up to a commit, readers shut
+        out: the revision is bumped before they are let in; and should it fail
+        halfway, both are rebuilt from SQLite, so that no read is ever served from an
+        index (or a record) that disagrees with what is committed."""
+        try:
+            yield
+        except BaseException:
+            self._records.clear()
+            self._index, self._position, self._rev = self._load()
+            raise
+        finally:
+            self._revision += 1
 
     # ---- reading ----------------------------------------------------------------
     def get_nodes(
