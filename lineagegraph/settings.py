@@ -47,10 +47,12 @@ class Settings(BaseSettings):
         description="Event log database (SQLAlchemy URL): sqlite:///path.db (default) "
         "or postgresql+psycopg://user@host/db.",
     )
-    projection_mode: Literal["inline", "background"] = Field(
+    projection_mode: Literal["inline", "background", "process"] = Field(
         default="inline",
         description="inline: project each accepted input before answering (embedded default); "
-        "background: a worker projects from the log (server stores, replicas).",
+        "background: a worker thread projects from the log (server stores, replicas); "
+        "process: `serve` runs projection in a process of its own, the store's only writer "
+        "(the most single-event POSTs a second; one-shot commands project inline).",
     )
     projection_batch: int = Field(default=500, ge=1, description="Inputs projected per batch.")
     projection_linger_ms: int = Field(
@@ -175,4 +177,11 @@ class Settings(BaseSettings):
             self.store_uri = f"sqlite:///{self.data_dir / 'graph.db'}"
         if not self.log_url:
             self.log_url = f"sqlite:///{self.data_dir / 'events.db'}"
+        if self.projection_mode == "process":
+            for name, uri in (("store_uri", self.store_uri), ("log_url", self.log_url)):
+                if uri.startswith("memory:") or uri.rstrip("/").endswith((":memory:", "sqlite:")):
+                    raise ValueError(
+                        f"projection_mode 'process' needs a {name} another process can open, "
+                        f"not the private in-memory {uri!r}"
+                    )
         return self

@@ -111,3 +111,37 @@ def test_search_stats_and_export(data_dir: Path, tmp_path: Path) -> None:
     lines = [json.loads(line) for line in target.read_text().splitlines()]
     assert sum(1 for i in lines if i["type"] == "node") == sum(stats["nodes"].values())
     assert sum(1 for i in lines if i["type"] == "edge") == sum(stats["edges"].values())
+
+
+def test_settings_that_cannot_work_are_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LINEAGEGRAPH_PROJECTION_MODE", "sideways")
+    bad = runner.invoke(app, ["stats", "--data-dir", str(tmp_path)])
+    said = " ".join(bad.output.split())  # (the console wraps long lines)
+    assert bad.exit_code == 2 and "Traceback" not in said
+    assert said.startswith("error: settings: projection_mode (LINEAGEGRAPH_PROJECTION_MODE")
+    assert "'inline', 'background' or 'process'" in said
+    # a projector process cannot share a private in-memory store
+    monkeypatch.setenv("LINEAGEGRAPH_PROJECTION_MODE", "process")
+    memory = runner.invoke(app, ["serve", "--store", "memory://", "--port", "1"])
+    assert memory.exit_code == 2 and "another process can open" in " ".join(memory.output.split())
+
+
+def test_one_shot_commands_project_inline_whatever_the_servers_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LINEAGEGRAPH_PROJECTION_MODE", "process")
+    loaded = runner.invoke(app, ["demo", "--data-dir", str(tmp_path)])
+    assert loaded.exit_code == 0, loaded.output
+    # projected before the command returned, by the command itself: the graph is there
+    from lineagegraph.graph.embedded import EmbeddedStore
+    from lineagegraph.ingest.log import EventLog
+    from lineagegraph.settings import Settings
+
+    store, log = EmbeddedStore(tmp_path / "graph.db"), EventLog(Settings(data_dir=tmp_path).log_url)
+    try:
+        assert store.log_position() == log.head() > 0 and store.stats().node_count > 0
+    finally:
+        store.close()
+        log.close()

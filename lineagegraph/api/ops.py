@@ -38,9 +38,9 @@ def readiness(services: Services) -> list[str]:
     except Exception:
         log.warning("readiness: event log check failed", exc_info=True)
         reasons.append("event log unreachable")
-    worker = services.ingest.worker
-    if worker is not None and worker.backend_down:
-        reasons.append("projection paused: the graph store is down")
+    down = services.ingest.projection_down
+    if down is not None:
+        reasons.append(down)
     return reasons
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
-from lineagegraph.errors import LineageGraphError
+from lineagegraph.errors import InvalidInput, LineageGraphError
 from lineagegraph.settings import Settings
 
 console = Console()
@@ -38,9 +39,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def make_settings(
-    data_dir: Path | None = None, store: str | None = None, log: str | None = None, **extra: Any
+    data_dir: Path | None = None,
+    store: str | None = None,
+    log: str | None = None,
+    *,
+    server: bool = False,
+    **extra: Any,
 ) -> Settings:
-    """Settings from the environment, overridden by the flags that were given."""
+    """Settings from the environment, overridden by the flags that were given
+    (``server``: for ``serve``, the one command that runs a projector process)."""
     overrides: dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
     if data_dir is not None:
         overrides["data_dir"] = data_dir
@@ -48,7 +55,20 @@ def make_settings(
         overrides["store_uri"] = store
     if log:
         overrides["log_url"] = log
-    return Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"])
+            where = f"{name} (LINEAGEGRAPH_{name.upper()}, or its flag): " if name else ""
+            problems.append(f"{where}{error['msg']}")
+        raise InvalidInput("; ".join(problems), path="settings") from None
+    if settings.projection_mode == "process" and not server:
+        # a one-shot command projects what it ingests before it exits: the projector
+        # process is the server's
+        settings = settings.model_copy(update={"projection_mode": "inline"})
+    return settings
 
 
 @contextmanager

@@ -30,6 +30,15 @@ def serve_cmd(
             help="Allow reads without a token (LINEAGEGRAPH_ANONYMOUS_READ).",
         ),
     ] = None,
+    projection: Annotated[
+        str | None,
+        typer.Option(
+            help="inline, background or process: where accepted inputs are projected "
+            "(LINEAGEGRAPH_PROJECTION_MODE; process: in a process of its own, for the most "
+            "single-event POSTs a second).",
+            show_default=False,
+        ),
+    ] = None,
     data_dir: DataDir = None,
     store: StoreUri = None,
     log: LogUrl = None,
@@ -42,12 +51,19 @@ def serve_cmd(
 
     with cli_errors():
         settings = make_settings(
-            data_dir, store, log, host=host, port=port, anonymous_read=anonymous_read
+            data_dir,
+            store,
+            log,
+            server=True,
+            host=host,
+            port=port,
+            anonymous_read=anonymous_read,
+            projection_mode=projection,
         )
     configure_logging(settings.log_level, json=settings.log_json)
     err_console.print(
         f"lineagegraph on http://{settings.host}:{settings.port}/graphql "
-        f"(store {settings.store_uri.split('@')[-1]})"
+        f"(store {settings.store_uri.split('@')[-1]}, projection {settings.projection_mode})"
     )
     uvicorn.run(
         create_app(settings, tune_gc=True, start_workers=True),

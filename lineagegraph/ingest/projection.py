@@ -282,10 +282,18 @@ class ProjectionWorker:
     """Runs a Projector in a background thread, with backoff while the store is down."""
 
     def __init__(
-        self, projector: Projector, *, max_backoff: float = 30.0, linger: float = 0.0
+        self,
+        projector: Projector,
+        *,
+        max_backoff: float = 30.0,
+        linger: float = 0.0,
+        poll: float = 1.0,
     ) -> None:
         self.projector = projector
         self.max_backoff = max_backoff
+        #: seconds between looks at the log while nothing wakes the worker (inputs
+        #: logged in this process do; another process's are found by looking)
+        self.poll = poll
         #: seconds to wait after a batch smaller than the projector's, so that
         #: inputs arriving one by one are projected (and merged) together
         self.linger = linger
@@ -408,5 +416,5 @@ class ProjectionWorker:
                 continue
             except Exception:  # keep the worker alive; the error is logged with its trace
                 log.exception("projection failed")
-            self._wake.wait(1.0)
+            self._wake.wait(self.poll)
             self._wake.clear()

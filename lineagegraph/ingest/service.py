@@ -4,12 +4,15 @@ Callers (the HTTP endpoints, the CLI, the MLflow harvester) validate inputs of
 their own source, then call :meth:`IngestService.submit` with the valid ones
 and :meth:`IngestService.reject` with the bad ones. ``submit`` returns only
 after the inputs are committed to the event log; in ``inline`` mode it also
-projects them before returning, so a caller can read its own writes.
+projects them before returning, so a caller can read its own writes. In
+``background`` mode a thread of this process projects them, in ``process``
+mode another process (:mod:`lineagegraph.ingest.projector_process`).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ from lineagegraph.ingest.projection import Premapped, ProjectionWorker, Projecto
 
 if TYPE_CHECKING:
     from lineagegraph.ingest.group_commit import GroupCommitter
+    from lineagegraph.ingest.projector_process import ProjectorProcess
 
 
 T = TypeVar("T")
@@ -47,11 +51,16 @@ class IngestService:
         batch: int = 500,
         store_name: str = "store",
         linger: float = 0.0,
+        process: ProjectorProcess | None = None,
     ) -> None:
+        """``process``: the projector process of ``process`` mode (required there)."""
+        if (mode == "process") != (process is not None):
+            raise ValueError("a projector process is what process mode, and only it, takes")
         self.log = log
         self.store = store
         self.mode = mode
         self.projector = Projector(log, store, batch=batch, name=store_name)
+        self.process = process
         self.worker: ProjectionWorker | None = None
         if mode == "background":
             self.worker = ProjectionWorker(self.projector, linger=linger)
@@ -62,6 +71,8 @@ class IngestService:
         if self.worker:
             self.worker.start()
             self.worker.notify()
+        if self.process:
+            self.process.start()
 
     def stop(self) -> None:
         if self._group is not None:
@@ -69,6 +80,17 @@ class IngestService:
             self._group = None
         if self.worker:
             self.worker.stop()
+        if self.process:
+            self.process.stop()
+
+    @property
+    def projection_down(self) -> str | None:
+        """Why projection is stopped, while it is (None: it runs, or catches up)."""
+        if self.worker is not None and self.worker.backend_down:
+            return "projection paused: the graph store is down"
+        if self.process is not None:
+            return self.process.down
+        return None
 
     def submit(
         self,
@@ -86,6 +108,8 @@ class IngestService:
             for i, p in enumerate(payloads)
         ]
         appended = self.log.append(inputs)
+        if self.process is not None:
+            return SubmitResult(appended, False)  # the projector process finds them
         if self.worker is not None:
             self.worker.notify()
             return SubmitResult(appended, False)
@@ -121,6 +145,8 @@ class IngestService:
             seqs = [seq for _, seq in written]
             return appended, Premapped(source, new, changes, followup, min(seqs), max(seqs))
 
+        if self.process is not None:  # it maps them from the log in its own process
+            return SubmitResult(self.log.append(inputs), False)
         if self.worker is not None:
             with self.worker.offering() as offer:
                 appended, premapped = log()
@@ -168,6 +194,13 @@ class IngestService:
         return self.log.reject(source, raw, error)
 
     def wait_for_projection(self, position: int, timeout: float = 10.0) -> bool:
+        if self.process is not None:
+            deadline = time.monotonic() + timeout
+            while self.store.log_position() < position:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.01)
+            return True
         if self.worker is None:
             self.projector.catch_up()
             return self.store.log_position() >= position

@@ -34,6 +34,7 @@ from lineagegraph.ingest.mlflow.webhooks import hydration_for, verify
 from lineagegraph.runtime import Services, build_services
 from lineagegraph.settings import Settings
 from tests.mlflow.mlflow_server import MlflowServer, serving
+from tests.polling import wait_until
 
 SECRET = "webhook-secret-for-tests"
 MODEL = "webhook-model"
@@ -145,11 +146,7 @@ def receiver(
 
 
 def _wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not delivered within {timeout:.0f}s")
-        time.sleep(0.25)
+    wait_until(check, "delivered", timeout, interval=0.25)
 
 
 def _train_and_register(tracking_uri: str) -> str:

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +209,44 @@ def templates(fixtures: Path) -> list[tuple[str, Any]]:
         for event in doc if isinstance(doc, list) else [doc]:
             out.append((str(path.relative_to(fixtures / "templates")), render_template(event)))
     return out
+
+
+def emit_run(
+    url: str,
+    token: str,
+    job: Any,
+    *,
+    run_id: str,
+    parent_id: str,
+    inputs: list[Any],
+    outputs: list[Any],
+    compression: Any = None,
+) -> None:
+    """A run of ``job`` (an openlineage-python ``Job``), START then COMPLETE, child of
+    run ``parent_id`` of job ``dag``, sent by the openlineage-python client's HTTP
+    transport to ``url``, as producers send it."""
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.event_v2 import Run, RunEvent, RunState
+    from openlineage.client.facet_v2 import parent_run
+    from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, HttpTransport
+
+    auth = ApiKeyTokenProvider({"apiKey": token})
+    transport = HttpTransport(HttpConfig(url=url, auth=auth, compression=compression))
+    client = OpenLineageClient(transport=transport)
+    parent = parent_run.ParentRunFacet(
+        run=parent_run.Run(runId=parent_id),
+        job=parent_run.Job(namespace=job.namespace, name="dag"),
+    )
+    for state in (RunState.START, RunState.COMPLETE):
+        client.emit(
+            RunEvent(
+                eventType=state,
+                eventTime=datetime.now(UTC).isoformat(),
+                run=Run(runId=run_id, facets={"parent": parent}),
+                job=job,
+                producer="https://example.com/client-test",
+                inputs=inputs,
+                outputs=outputs,
+            )
+        )
+    transport.close()

@@ -7,20 +7,15 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from openlineage.client import OpenLineageClient
-from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
-from openlineage.client.facet_v2 import parent_run, schema_dataset, sql_job
+from openlineage.client.event_v2 import InputDataset, Job, OutputDataset
+from openlineage.client.facet_v2 import schema_dataset, sql_job
 from openlineage.client.transport.http import (
-    ApiKeyTokenProvider,
     HttpCompression,
-    HttpConfig,
-    HttpTransport,
 )
 
 from lineagegraph.api.app import create_app
@@ -30,7 +25,7 @@ from lineagegraph.graph.store import Direction
 from lineagegraph.runtime import Services
 from lineagegraph.settings import Settings
 from tests.api.server import LiveServer, live_server
-from tests.openlineage.helpers import capture
+from tests.openlineage.helpers import capture, emit_run
 
 LIMIT = 256 * 1024
 URL = "/api/v1/lineage"
@@ -67,14 +62,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def test_the_openlineage_python_client_emits_to_the_service(server: Server) -> None:
     run_id, parent_id = str(uuid.uuid4()), str(uuid.uuid4())
     for compression in (None, HttpCompression.GZIP):
-        transport = HttpTransport(
-            HttpConfig(
-                url=server.live.url,
-                auth=ApiKeyTokenProvider({"apiKey": server.tokens[Role.INGESTER]}),
-                compression=compression,
-            )
-        )
-        client = OpenLineageClient(transport=transport)
         schema = schema_dataset.SchemaDatasetFacet(
             fields=[schema_dataset.SchemaDatasetFacetFields(name="id", type="BIGINT")]
         )
@@ -83,25 +70,16 @@ def test_the_openlineage_python_client_emits_to_the_service(server: Server) -> N
             name=f"load_{compression}",
             facets={"sql": sql_job.SQLJobFacet(query="INSERT INTO out SELECT * FROM src")},
         )
-        parent = parent_run.ParentRunFacet(
-            run=parent_run.Run(runId=parent_id),
-            job=parent_run.Job(namespace="client-test", name="dag"),
+        emit_run(
+            server.live.url,
+            server.tokens[Role.INGESTER],
+            job,
+            run_id=run_id,
+            parent_id=parent_id,
+            inputs=[InputDataset(namespace="postgres://db:5432", name="app.public.src")],
+            outputs=[OutputDataset(namespace="s3://lake", name="out", facets={"schema": schema})],
+            compression=compression,
         )
-        for state in (RunState.START, RunState.COMPLETE):
-            client.emit(
-                RunEvent(
-                    eventType=state,
-                    eventTime=datetime.now(UTC).isoformat(),
-                    run=Run(runId=run_id, facets={"parent": parent}),
-                    job=job,
-                    producer="https://example.com/client-test",
-                    inputs=[InputDataset(namespace="postgres://db:5432", name="app.public.src")],
-                    outputs=[
-                        OutputDataset(namespace="s3://lake", name="out", facets={"schema": schema})
-                    ],
-                )
-            )
-        transport.close()
         store = server.services.store
         run = NodeKey.run(run_id)
         props = store.get_nodes([run])[run].props

@@ -372,15 +372,16 @@ def unpack(packed: tuple[Any, ...]) -> ChangeSet:
     )
 
 
-def prepare(items: Sequence[RawItem]) -> Prepared:
-    """Validate, key and map a batch of items (pure; runs in a worker process)."""
+def prepare(items: Sequence[RawItem], *, mapping: bool = True) -> Prepared:
+    """Validate, key and (unless not ``mapping``: for a projection that maps them
+    itself, in another process) map a batch of items (pure; runs in a worker process)."""
     with gc_paused():
-        return _prepare(items)
+        return _prepare(items, mapping)
 
 
-def _prepare(items: Sequence[RawItem]) -> Prepared:
+def _prepare(items: Sequence[RawItem], mapping: bool) -> Prepared:
     registered = mapper_for(SOURCE)
-    mapper = registered if isinstance(registered, OpenLineageMapper) else None
+    mapper = registered if isinstance(registered, OpenLineageMapper) and mapping else None
     checked: list[Checked] = []
     texts: list[bytes | None] = []
     mapped: list[ChangeSet] = []
@@ -401,7 +402,9 @@ def _prepare(items: Sequence[RawItem]) -> Prepared:
         # only what the report needs goes back: the canonical text replaces the rest
         checked.append(Checked(RawItem(c.item.origin), key=c.key, warnings=c.warnings))
         texts.append(c.text)
-    return Prepared(checked, texts, None if failed else pack(coalesce(mapped)), job_runs(docs))
+    if failed:
+        return Prepared(checked, texts, None, job_runs(docs) if mapping else [])
+    return Prepared(checked, texts, pack(coalesce(mapped)), job_runs(docs))
 
 
 def ingest_prepared(service: IngestService, prepared: Prepared) -> IngestReport:

@@ -76,9 +76,11 @@ class PreparedGroup:
     prepared: Prepared | None
 
 
-def prepare_group(bodies: list[bytes], origin: str, max_batch: int) -> PreparedGroup:
+def prepare_group(
+    bodies: list[bytes], origin: str, max_batch: int, mapping: bool = True
+) -> PreparedGroup:
     """Split each body into events and prepare those of every body within the
-    limits as one batch (runs in a worker process)."""
+    limits as one batch (runs in a worker process; ``mapping``: see ``prepare``)."""
     shape: list[tuple[int, bool, bool]] = []
     items: list[RawItem] = []
     for body in bodies:
@@ -88,7 +90,7 @@ def prepare_group(bodies: list[bytes], origin: str, max_batch: int) -> PreparedG
         shape.append((len(events), single, taken))
         if taken:
             items.extend(events)
-    return PreparedGroup(shape, prepare(items) if items else None)
+    return PreparedGroup(shape, prepare(items, mapping=mapping) if items else None)
 
 
 def _start_worker(aliases: Any) -> None:
@@ -226,7 +228,9 @@ class PreparePool:
         bodies = [b.body for b in group]
         max_batch = min(b.max_batch for b in group)
         try:
-            future = self._executor.submit(prepare_group, bodies, "body", max_batch)
+            # a projector process maps what it projects: mapping here would be wasted
+            mapping = self.service.process is None
+            future = self._executor.submit(prepare_group, bodies, "body", max_batch, mapping)
         except BaseException as exc:  # a broken pool: every waiter learns why
             self._done(group, exc)
             return
