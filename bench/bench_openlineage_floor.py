@@ -11,11 +11,8 @@ loaded the machine is:
   ingest benchmark, on the same cores): a bare ASGI app under uvicorn, a
   FastAPI route that only parses the body, the bare app plus lineagegraph's
   validation of the event, then ``lineagegraph serve`` itself (inline and
-  background projection). Requests/s and the server's CPU per request.
-  Then the split ``serve`` does not have yet: the same app answering once
-  an event is durable, with projection in a second process (``floor_apps``'s
-  ``acking`` and ``project``): what moving projection out of the server's
-  interpreter would give, acknowledged and projected.
+  background and process projection). Requests/s (projected) and the
+  server's CPU per request (its worker and projector processes included).
 * **Per-event CPU of each stage** an ingested event must pass, in this
   process, on one core, with the garbage collector paused (as the ingest
   paths run): JSON parse; validation (parse, the spec's pydantic models,
@@ -42,12 +39,10 @@ import argparse
 import gc
 import itertools
 import json
-import os
 import pickle
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -69,9 +64,7 @@ from bench.bench_openlineage_ingest import (
     machine,
     machine_line,
     make_events,
-    make_token,
     post_all,
-    proc_cpu_s,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,57 +113,6 @@ def http_floor(app: str, events: list[dict[str, Any]], workdir: Path) -> dict[st
         return result
     finally:
         server.stop()
-
-
-def split_floor(events: list[dict[str, Any]], workdir: Path) -> dict[str, Any]:
-    """Single POSTs to ``floor_apps.acking`` while ``floor_apps.project`` projects the
-    same data directory in another process: acknowledged and projected events/s."""
-    from lineagegraph.ingest.log import EventLog
-    from lineagegraph.settings import Settings
-
-    data = workdir / "split"
-    token = make_token(data)
-    env = {**os.environ, "FLOOR_DATA_DIR": str(data)}
-    log = EventLog(Settings(data_dir=data).log_url)
-    store_db = Settings(data_dir=data).store_uri.split(":///", 1)[1]
-
-    def lag() -> int:
-        """Log positions the projector has not applied (its store's ``log_position``)."""
-        with sqlite3.connect(store_db) as db:  # (the embedded store's meta table)
-            row = db.execute("SELECT value FROM meta WHERE name = 'log_position'").fetchone()
-        return log.head() - (int(row[0]) if row else 0)
-
-    projector = subprocess.Popen(
-        [sys.executable, "-c", "from bench.floor_apps import project; project()"],
-        cwd=ROOT, env=env, stderr=(workdir / "projector.log").open("wb"),
-    )  # fmt: skip
-    server = Uvicorn("acking", workdir, factory=True, env=env)
-    try:
-        bodies = [orjson.dumps(e) for e in events]
-        post_all(server.port, token, bodies[:200], CLIENTS, 1)  # warm up
-        while lag() > 0:
-            time.sleep(0.1)
-
-        def settle(t0: float) -> dict[str, Any]:
-            at_ack = lag()
-            while lag() > 0:
-                time.sleep(0.02)
-            return {"projected_s": time.perf_counter() - t0, "lag_at_last_ack": at_ack}
-
-        cpu = server.cpu_s() + proc_cpu_s(projector.pid)
-        result = post_all(server.port, token, bodies[200:], CLIENTS, 1, settle)
-        cpu = server.cpu_s() + proc_cpu_s(projector.pid) - cpu
-        if result["failed_requests"]:
-            raise SystemExit(f"split: {result['failed_requests']} requests not answered 201")
-        result["server_cpu_ms_per_event"] = cpu * 1000 / result["events"]
-        result["acked_events_per_s"] = result["events_per_s"]
-        result["projected_events_per_s"] = result["events"] / result["projected_s"]
-        return result
-    finally:
-        server.stop()
-        projector.terminate()
-        projector.wait(timeout=30)
-        log.close()
 
 
 def _read_events(path: Path, n: int, seed: int) -> list[Any]:
@@ -286,13 +228,10 @@ def main() -> None:
         http: dict[str, dict[str, Any]] = {}
         for app in ("raw", "fastapi", "validating"):
             http[f"uvicorn + {app} app"] = http_floor(app, events, workdir)
-        for projection in ("inline", "background"):
+        for projection in ("inline", "background", "process"):
             r = bench_http(events, workdir, per_request=1, clients=CLIENTS, projection=projection)
             r["events_per_s"] = min(r["events_per_s"], r["projected_events_per_s"])
             http[f"lineagegraph serve, {projection}"] = r
-        r = split_floor(events, workdir)
-        r["events_per_s"] = min(r["events_per_s"], r["projected_events_per_s"])
-        http["split: acking app + projector process"] = r
         results["http"] = http
         results["stages_us"] = cost = stages(staged, workdir)
         sizes = (1, 8, 64, 500, 2_000)
