@@ -292,7 +292,8 @@ class ProjectionWorker:
         self.projector = projector
         self.max_backoff = max_backoff
         #: seconds between looks at the log while nothing wakes the worker (inputs
-        #: logged in this process do; another process's are found by looking)
+        #: logged in this process do; another process's are found by looking,
+        #: :meth:`EventLog.changed`)
         self.poll = poll
         #: seconds to wait after a batch smaller than the projector's, so that
         #: inputs arriving one by one are projected (and merged) together
@@ -416,5 +417,16 @@ class ProjectionWorker:
                 continue
             except Exception:  # keep the worker alive; the error is logged with its trace
                 log.exception("projection failed")
-            self._wake.wait(self.poll)
-            self._wake.clear()
+            self._idle()
+
+    def _idle(self) -> None:
+        """Wait until woken, or until a look at the log (every ``poll`` seconds) finds
+        that something was committed to it (inputs another process logged)."""
+        changed = self.projector.log.changed
+        while not self._wake.wait(self.poll) and not self._stop.is_set():
+            try:
+                if changed():
+                    break
+            except Exception:  # (the log is down: the next batch's read reports it)
+                break
+        self._wake.clear()

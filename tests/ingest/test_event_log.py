@@ -51,3 +51,19 @@ def test_log_survives_reopen_and_is_migrated(tmp_path: Path) -> None:
     with again.engine.connect() as conn:
         mode = conn.execute(sa.text("PRAGMA journal_mode")).scalar()
     assert mode == "wal"
+
+
+def test_changed_says_whether_anyone_committed_since_the_last_look(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    log, other = EventLog(url), EventLog(url)
+    try:
+        log.changed()  # the first look
+        assert not log.changed()
+        other.append([LogInput("openlineage", {"a": 1})])
+        assert log.changed() and not log.changed()
+        log.append([LogInput("openlineage", {"a": 2})])  # its own appends count too
+        assert log.changed()
+    finally:
+        log.close()
+        other.close()
+    assert EventLog("sqlite://").changed()  # in memory: nobody else can write; always look

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from lineagegraph.graph.keys import NodeKey
 from lineagegraph.graph.kinds import EdgeKind
 from lineagegraph.graph.registry import open_store
 from lineagegraph.graph.store import GraphStore
-from lineagegraph.ingest.log import EventLog
+from lineagegraph.ingest.log import EventLog, LogInput
 from lineagegraph.ingest.projection import (
     MAX_OFFERS,
     Premapped,
@@ -22,6 +23,7 @@ from lineagegraph.ingest.projection import (
     Projector,
 )
 from lineagegraph.ingest.service import IngestService
+from tests.polling import wait_until
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 
@@ -127,6 +129,9 @@ class _ScriptedProjector:
     def head(self) -> int:
         return 0
 
+    def changed(self) -> bool:
+        return True  # (then the worker asks run_once again: the script goes on)
+
     def run_once(
         self, batch: Any = None, premapped: Any = None, upto: Any = None
     ) -> ProjectionReport:
@@ -152,6 +157,37 @@ def test_background_worker_lingers_after_small_batches_only() -> None:
     still.projector = _ScriptedProjector([3, 1], still._stop.set)  # type: ignore[assignment]
     still._loop()
     assert still_pauses == []
+
+
+def test_an_idle_worker_finds_what_another_process_logs_and_only_reads_then(
+    tmp_path: Path,
+) -> None:
+    """A worker nobody in its process notifies (the projector process's) looks at the
+    log every ``poll`` seconds, and reads it only when something was committed."""
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    projector = Projector(EventLog(url), open_store("memory://"))
+    reads: list[int] = []
+    run_once = projector.run_once
+
+    def counting(*args: Any, **kwargs: Any) -> ProjectionReport:
+        reads.append(1)
+        return run_once(*args, **kwargs)
+
+    projector.run_once = counting  # type: ignore[method-assign]
+    worker = ProjectionWorker(projector, poll=0.01)
+    worker.start()
+    other = EventLog(url)  # another writer of the log, as the server is
+    try:
+        wait_until(lambda: len(reads) >= 1, "the worker's first look")
+        time.sleep(0.3)  # ~30 looks at an unchanged log
+        idle_reads = len(reads)
+        assert idle_reads <= 2, f"{idle_reads} batches read from an unchanged log"
+        position = other.append([LogInput("changeset", d) for d in _inputs()])[-1].seq
+        wait_until(lambda: projector.store.log_position() >= position, "projected")
+    finally:
+        worker.stop()
+        other.close()
+    assert projector.store.get_nodes([NodeKey.run("run-1")])
 
 
 def test_offered_batches_are_bounded_while_projection_is_behind() -> None:
