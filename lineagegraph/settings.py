@@ -54,7 +54,12 @@ class Settings(BaseSettings):
         "process: `serve` runs projection in a process of its own, the store's only writer "
         "(the most single-event POSTs a second; one-shot commands project inline).",
     )
-    projection_batch: int = Field(default=500, ge=1, description="Inputs projected per batch.")
+    projection_batch: int = Field(
+        default=500,
+        ge=1,
+        description="Inputs projected per batch at most (unset in process mode: 2,000, where "
+        "a bigger batch does not compete with requests).",
+    )
     projection_linger_ms: int = Field(
         default=25,
         ge=0,

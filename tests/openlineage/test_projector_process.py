@@ -165,3 +165,14 @@ def test_serve_projects_in_a_process_of_its_own_and_answers_from_it(served: Serv
     served.proc.terminate()
     served.proc.wait(timeout=60)
     wait_until(lambda: _gone(second), "the projector stopped with the server", timeout=30)
+
+
+def test_the_projector_batches_more_than_the_server_unless_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lineagegraph.ingest.projector_process import PROCESS_BATCH, batch_size
+
+    assert batch_size(Settings()) == PROCESS_BATCH > Settings().projection_batch
+    assert batch_size(Settings(projection_batch=64)) == 64
+    monkeypatch.setenv("LINEAGEGRAPH_PROJECTION_BATCH", "5000")
+    assert batch_size(Settings()) == 5000
