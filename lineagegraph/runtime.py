@@ -32,11 +32,7 @@ class Services:
 def build_services(settings: Settings, *, start_worker: bool = True) -> Services:
     """Open the configured store and log; start projection (background or process
     mode) if asked."""
-    options: dict[str, Any] = {}
-    if settings.store_user is not None:
-        options["user"] = settings.store_user
-    if settings.store_password is not None:
-        options["password"] = settings.store_password.get_secret_value()
+    options: dict[str, Any] = dict(settings.store_credentials())
     process = None
     if settings.projection_mode == "process":
         process = ProjectorProcess(settings)  # the store's writer: this one reads

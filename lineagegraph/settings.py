@@ -176,6 +176,15 @@ class Settings(BaseSettings):
         "bodies beside the server (unset: one when the machine has a second core; 0: none).",
     )
 
+    def store_credentials(self) -> dict[str, str]:
+        """``open_store``'s options of a server store's user and password, when set."""
+        options = {}
+        if self.store_user is not None:
+            options["user"] = self.store_user
+        if self.store_password is not None:
+            options["password"] = self.store_password.get_secret_value()
+        return options
+
     @model_validator(mode="after")
     def _defaults_under_data_dir(self) -> Settings:
         if not self.store_uri:

@@ -40,14 +40,9 @@ def replay_cmd(
     with cli_errors():
         settings = make_settings(data_dir, None, log)
         configure_mappers(settings)  # the same identity rules as the running service
-        options: dict[str, str] = {}
-        if settings.store_user is not None:
-            options["user"] = settings.store_user
-        if settings.store_password is not None:
-            options["password"] = settings.store_password.get_secret_value()
         events = EventLog(settings.log_url)
         try:
-            target = open_store(to, **options)
+            target = open_store(to, **settings.store_credentials())
             try:
                 done = 0
 

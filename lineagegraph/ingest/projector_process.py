@@ -96,6 +96,9 @@ class ProjectorProcess:
     def stop(self, timeout: float = 30.0) -> None:
         """Ask the child to stop after its batch (SIGTERM); kill it past ``timeout``."""
         self._stopping.set()
+        if self._watcher is not None:
+            # first: a watcher about to replace a dead child may start one more
+            self._watcher.join(timeout)
         process = self._process
         if process is not None and process.exitcode is None:
             process.terminate()
@@ -104,8 +107,6 @@ class ProjectorProcess:
                 log.warning("projector process %d did not stop: killed", process.pid)
                 process.kill()
                 process.join(timeout)
-        if self._watcher is not None:
-            self._watcher.join(timeout)
 
 
 def batch_size(settings: Settings) -> int:
@@ -127,12 +128,7 @@ def run(settings: Settings, parent: int) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the server, which stops us
     configure_mappers(settings)
-    options = {}
-    if settings.store_user is not None:
-        options["user"] = settings.store_user
-    if settings.store_password is not None:
-        options["password"] = settings.store_password.get_secret_value()
-    store = open_store(settings.store_uri, **options)
+    store = open_store(settings.store_uri, **settings.store_credentials())
     events = EventLog(settings.log_url)
     projector = Projector(
         events, store, batch=batch_size(settings), name=settings.store_uri.split("@")[-1]
