@@ -138,6 +138,24 @@ def test_a_follower_refuses_to_write_and_needs_a_file(tmp_path: Path) -> None:
     assert info.value.path == "store_uri"
 
 
+def test_a_followers_revision_moves_with_the_writers_commits_only(tmp_path: Path) -> None:
+    """Caches key on ``revision()`` (the GraphQL response cache): a follower's must
+    change when the writer commits, and only then."""
+    writer = EmbeddedStore(tmp_path / "graph.db")
+    follower = EmbeddedStore(tmp_path / "graph.db", follow=True)
+    try:
+        before = follower.revision()
+        follower.stats()
+        assert follower.revision() == before  # reads alone change nothing
+        writer.apply(_nodes(ds("a")), log_position=1)
+        after = follower.revision()
+        assert after != before
+        assert follower.get_nodes([ds("a")]) and follower.revision() == after
+    finally:
+        follower.close()
+        writer.close()
+
+
 def test_a_closed_store_says_so() -> None:
     store = EmbeddedStore.from_uri("memory://")
     store.check_health()
