@@ -105,11 +105,13 @@ def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
     store.apply(_chain(3), log_position=7)
     before = store.traverse(TraversalSpec((ds("root"),))).depth
     store.close()
-    with sqlite3.connect(path) as db:  # what version 1 wrote: no ``rev``
+    with sqlite3.connect(path) as db:  # what version 1 wrote: no ``rev``...
         for table in ("node", "edge"):
             db.execute(f"DROP INDEX ix_{table}_rev")
             db.execute(f"ALTER TABLE {table} DROP COLUMN rev")
         db.execute("UPDATE meta SET value = '1' WHERE name = 'schema_version'")
+        # ...and an upgrade that stopped after its first step
+        db.execute("ALTER TABLE node ADD COLUMN rev INTEGER NOT NULL DEFAULT 0")
     store = EmbeddedStore(path)
     follower = EmbeddedStore(path, follow=True)
     try:

@@ -80,8 +80,13 @@ def check_schema(conn: sa.Connection, where: str) -> None:
         conn.execute(META.insert().values(name="schema_version", value=str(SCHEMA_VERSION)))
     elif int(row[0]) == 1:
         for table in ("node", "edge"):  # constant names
-            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN rev INTEGER NOT NULL DEFAULT 0")
-            conn.exec_driver_sql(f"CREATE INDEX ix_{table}_rev ON {table} (rev)")
+            # each step may have been done by an upgrade that stopped halfway
+            columns = {c[1] for c in conn.exec_driver_sql(f"PRAGMA table_info({table})")}
+            if "rev" not in columns:
+                conn.exec_driver_sql(
+                    f"ALTER TABLE {table} ADD COLUMN rev INTEGER NOT NULL DEFAULT 0"
+                )
+            conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS ix_{table}_rev ON {table} (rev)")
         conn.execute(
             META.update().where(META.c.name == "schema_version").values(value=str(SCHEMA_VERSION))
         )
