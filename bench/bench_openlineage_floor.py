@@ -88,16 +88,13 @@ class Uvicorn(Server):
     """One of ``floor_apps``'s apps under uvicorn (as ``serve`` runs it: uvloop and
     httptools when installed, no access log, no server header)."""
 
-    def __init__(
-        self, app: str, workdir: Path, *, factory: bool = False, env: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, app: str, workdir: Path) -> None:
         self.port = free_port()
         cmd = [
             sys.executable, "-m", "uvicorn", f"bench.floor_apps:{app}", "--port", str(self.port),
             "--log-level", "warning", "--no-access-log", "--no-server-header",
-            *(["--factory"] if factory else []),
         ]  # fmt: skip
-        self.start(cmd, workdir / f"{app}.log", ready="/healthz", env=env)
+        self.start(cmd, workdir / f"{app}.log", ready="/healthz")
 
 
 def http_floor(app: str, events: list[dict[str, Any]], workdir: Path) -> dict[str, Any]:

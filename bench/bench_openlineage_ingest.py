@@ -340,7 +340,7 @@ class Server:
 
     def cpu_s(self) -> float:
         """CPU seconds the server has used (user + system), its worker processes included."""
-        return sum(proc_cpu_s(pid) for pid in _tree(self.proc.pid))
+        return sum(_proc_cpu_s(pid) for pid in _tree(self.proc.pid))
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -359,7 +359,7 @@ def _tree(pid: int) -> list[int]:
     return out
 
 
-def proc_cpu_s(pid: int) -> float:
+def _proc_cpu_s(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
