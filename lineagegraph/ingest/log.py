@@ -13,8 +13,6 @@ SQLite (default) and PostgreSQL run the same SQLModel code.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Field, SQLModel
 
+from lineagegraph.commits import CommitWatch
 from lineagegraph.errors import BackendUnavailable
 
 ACCEPTED = "accepted"
@@ -174,11 +173,10 @@ class EventLog:
             self.engine.dialect
         )
         self._time_text: Any = bind or (lambda value: value)
-        # :meth:`changed`'s own connection and the data version it saw last
-        self._watch: sqlite3.Connection | None = None
-        self._watch_lock = threading.Lock()
-        self._data_version: int | None = None
         self.migrate()
+        database = self.engine.url.database if self._sqlite else None
+        # :meth:`changed`'s look, from before anyone reads the log through this object
+        self._watch = CommitWatch(database) if database and database != ":memory:" else None
 
     def migrate(self) -> None:
         """Create or upgrade the log's tables (see ``lineagegraph/ingest/migrations``)."""
@@ -402,24 +400,14 @@ class EventLog:
     def changed(self) -> bool:
         """Whether anything may have been committed to the log since the last call.
 
-        On a SQLite file: ``PRAGMA data_version`` of a connection kept for this, a
-        few microseconds, so that a projector can look often while idle. Elsewhere
-        (and for a private in-memory database) always True: the caller reads."""
-        database = self.engine.url.database if self._sqlite else None
-        if not database or database == ":memory:":
-            return True
-        with self._watch_lock:
-            if self._watch is None:
-                self._watch = sqlite3.connect(database, timeout=30, check_same_thread=False)
-            version = self._watch.execute("PRAGMA data_version").fetchone()[0]
-            seen, self._data_version = self._data_version, version
-        return bool(version != seen)
+        On a SQLite file a few microseconds (:class:`~lineagegraph.commits.CommitWatch`),
+        so that a projector can look often while idle. Elsewhere (and for a private
+        in-memory database) always True: the caller reads."""
+        return self._watch is None or self._watch.changed()
 
     def close(self) -> None:
-        with self._watch_lock:
-            if self._watch is not None:
-                self._watch.close()
-                self._watch = None
+        if self._watch is not None:
+            self._watch.close()
         self.engine.dispose()
 
 

@@ -270,6 +270,27 @@ def _covers(premapped: Premapped, heads: list[tuple[int, str, str]]) -> bool:
 MAX_OFFERS = 16
 
 
+def wait_for_position(
+    store: GraphStore,
+    position: int,
+    timeout: float = 10.0,
+    poke: Callable[[], None] | None = None,
+) -> bool:
+    """Block until ``store`` has applied log ``position`` (True) or ``timeout`` passes,
+    looking every 20 ms (and calling ``poke`` before each wait: wake the projector)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if store.log_position() >= position:
+                return True
+        except BackendUnavailable:
+            pass
+        if poke is not None:
+            poke()
+        time.sleep(0.02)
+    return False
+
+
 @dataclass(slots=True)
 class _Offer:
     """A batch being logged by :meth:`ProjectionWorker.offering`, then its ChangeSet."""
@@ -377,16 +398,7 @@ class ProjectionWorker:
 
     def wait_for(self, position: int, timeout: float = 10.0) -> bool:
         """Block until the store has applied ``position`` (True) or ``timeout`` passes."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if self.projector.store.log_position() >= position:
-                    return True
-            except BackendUnavailable:
-                pass
-            self.notify()
-            time.sleep(0.02)
-        return False
+        return wait_for_position(self.projector.store, position, timeout, poke=self.notify)
 
     def _loop(self) -> None:
         backoff = 0.5

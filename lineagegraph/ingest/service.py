@@ -12,7 +12,6 @@ mode another process (:mod:`lineagegraph.ingest.projector_process`).
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -22,7 +21,12 @@ from lineagegraph.errors import BackendUnavailable
 from lineagegraph.graph.changeset import ChangeSet
 from lineagegraph.graph.store import GraphStore
 from lineagegraph.ingest.log import Appended, EventLog, LogInput
-from lineagegraph.ingest.projection import Premapped, ProjectionWorker, Projector
+from lineagegraph.ingest.projection import (
+    Premapped,
+    ProjectionWorker,
+    Projector,
+    wait_for_position,
+)
 
 if TYPE_CHECKING:
     from lineagegraph.ingest.group_commit import GroupCommitter
@@ -194,13 +198,8 @@ class IngestService:
         return self.log.reject(source, raw, error)
 
     def wait_for_projection(self, position: int, timeout: float = 10.0) -> bool:
-        if self.process is not None:
-            deadline = time.monotonic() + timeout
-            while self.store.log_position() < position:
-                if time.monotonic() > deadline:
-                    return False
-                time.sleep(0.01)
-            return True
+        if self.process is not None:  # it projects on its own
+            return wait_for_position(self.store, position, timeout)
         if self.worker is None:
             self.projector.catch_up()
             return self.store.log_position() >= position

@@ -145,10 +145,6 @@ def receiver(
         services.close()
 
 
-def _wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    wait_until(check, "delivered", timeout, interval=0.25)
-
-
 def _train_and_register(tracking_uri: str) -> str:
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment("webhook-training")
@@ -186,7 +182,7 @@ def test_mlflow_deliveries_bring_the_registry_in(
     try:
         assert client.test_webhook(hook.webhook_id).success
         run_id = _train_and_register(mlflow_server.url)
-        _wait_for(lambda: version in store.get_nodes([version]))
+        wait_until(lambda: version in store.get_nodes([version]), "the version is delivered")
         # model_version.created names the source run: it is read back too
         assert NodeKey.run(run_id) in store.get_nodes([NodeKey.run(run_id)])
         trained = store.get_edges(
@@ -195,10 +191,11 @@ def test_mlflow_deliveries_bring_the_registry_in(
         assert NodeKey.run(run_id) in {e.src for e in trained}
 
         client.set_model_version_tag(MODEL, "1", "owner", "team-a")
-        _wait_for(
+        wait_until(
             lambda: (
                 store.get_nodes([version])[version].props.get("tags", {}).get("owner") == "team-a"
-            )
+            ),
+            "the tag is delivered",
         )
 
         before = datetime.now(UTC)
@@ -209,7 +206,7 @@ def test_mlflow_deliveries_bring_the_registry_in(
                 [production], direction=Direction.UPSTREAM, edge_kinds=[EdgeKind.SERVES]
             )
 
-        _wait_for(lambda: bool(serves()))
+        wait_until(lambda: bool(serves()), "the alias is delivered")
         edge = serves()[0]
         assert edge.src == version and edge.props["alias"] == "champion"
         # dated by the event's own time (the hint), not by when it was read back

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -22,6 +21,7 @@ from openlineage.client.event_v2 import InputDataset, Job, OutputDataset
 from lineagegraph.auth import Role, TokenStore
 from lineagegraph.ingest.log import EventLog
 from lineagegraph.settings import Settings
+from tests.conftest import free_port
 from tests.openlineage.helpers import emit_run
 from tests.polling import wait_until
 
@@ -74,9 +74,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     tokens = TokenStore(events.engine)
     issued = {r: tokens.create(f"proc-{r.value}", r)[1] for r in (Role.INGESTER, Role.READER)}
     events.close()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     log_path = tmp_path / "server.log"
     cmd = [*CLI, "serve", "--projection", "process", "--port", str(port)]
     env = {**os.environ, "LINEAGEGRAPH_DATA_DIR": str(tmp_path), "LINEAGEGRAPH_LOG_LEVEL": "INFO"}

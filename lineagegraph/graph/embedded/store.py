@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 import orjson
 import sqlalchemy as sa
 
+from lineagegraph.commits import CommitWatch
 from lineagegraph.errors import BackendUnavailable, InvalidInput
 from lineagegraph.graph.changeset import ChangeSet
 from lineagegraph.graph.embedded import sql
@@ -98,17 +99,15 @@ class EmbeddedStore:
         # The in-memory database is one shared connection: reads serialize too.
         self._read: Any = self._rw.write if self._memory else self._rw.read
         self._records = RecordCache()
-        self._watch: sqlite3.Connection | None = None
-        self._watch_lock = threading.Lock()
+        self._watch: CommitWatch | None = None
         with self._sql_errors():
             METADATA.create_all(self._engine)
             with self._engine.begin() as conn:
                 sql.check_schema(conn, str(path or "memory://"))
             if follow:
                 assert path is not None
-                self._watch = self._open_watch(path)
                 # before the load: a commit after it is then looked at again (idempotent)
-                self._data_version = self._watch.execute("PRAGMA data_version").fetchone()[0]
+                self._watch = CommitWatch(path)
             self._index, self._position, self._rev = self._load()
 
     @classmethod
@@ -140,26 +139,16 @@ class EmbeddedStore:
         with self._engine.connect() as conn:
             return sql.load_index(conn)
 
-    @staticmethod
-    def _open_watch(path: Path) -> sqlite3.Connection:
-        """The follower's own connection: autocommit, read-only, shared by threads
-        under ``_watch_lock``."""
-        watch = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        watch.execute("PRAGMA query_only = ON")
-        return watch
-
     def _catch_up(self) -> None:
         """A follower: fold in what the writing process committed since the last look."""
         watch = self._watch
         if watch is None or self._closed:
             return
-        with self._watch_lock, self._sql_errors():
-            version = watch.execute("PRAGMA data_version").fetchone()[0]
-            if version == self._data_version:
+        with watch.lock, self._sql_errors():
+            if not watch.changed():
                 return
-            self._data_version = version
             with self._rw.write(), self._changing_index():
-                self._follow(watch)
+                self._follow(watch.connection)
 
     def _follow(self, watch: sqlite3.Connection) -> None:
         watch.execute("BEGIN")  # one snapshot: nodes, edges and position agree
@@ -474,7 +463,7 @@ class EmbeddedStore:
 
     def close(self) -> None:
         """Release the database; later calls raise BackendUnavailable."""
-        with self._writer, self._watch_lock:
+        with self._writer:
             self._closed = True
             self._engine.dispose()
             if self._watch is not None:
